@@ -1,0 +1,140 @@
+"""Claude through the official `anthropic` SDK, with its errors translated once, here."""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import anthropic
+import httpx2
+
+from .. import errors
+from ..conversation import Message
+from ..usage import Usage
+from .base import Backend, Notify, Reply
+
+DEFAULT_MODEL = "claude-haiku-4-5"
+
+
+def has_credential(environ) -> bool:
+    """True when the environment gives the SDK a key or token to send."""
+    return bool(environ.get("ANTHROPIC_API_KEY") or environ.get("ANTHROPIC_AUTH_TOKEN"))
+
+
+def make_client() -> anthropic.Anthropic:
+    """A client with the SDK's own defaults: it reads ANTHROPIC_API_KEY and
+    ANTHROPIC_BASE_URL itself, so gateways and compatible servers just work."""
+    return anthropic.Anthropic()
+
+
+class AnthropicBackend(Backend):
+    name = "anthropic"
+
+    def __init__(self, model: str = DEFAULT_MODEL, client: anthropic.Anthropic | None = None):
+        super().__init__(model or DEFAULT_MODEL)
+        self.client = client if client is not None else make_client()
+
+    def _has_credential(self) -> bool:
+        client = self.client
+        return bool(client.api_key or client.auth_token or getattr(client, "credentials", None))
+
+    def _chunks(
+        self,
+        system: str,
+        messages: Sequence[Message],
+        max_tokens: int,
+        reply: Reply,
+        note: Notify,
+    ) -> Iterator[str]:
+        if not self._has_credential():
+            raise errors.NoCredentialError(
+                "No Anthropic API key is set: export ANTHROPIC_API_KEY, or use the local model (--backend local)."
+            )
+        stream = None
+        try:
+            with self.client.messages.stream(
+                model=self.model,
+                max_tokens=max_tokens,
+                system=system,
+                messages=[{"role": m.role, "content": m.text} for m in messages],
+            ) as stream:
+                yield from stream.text_stream
+                final = stream.get_final_message()
+            reply.model = final.model or self.model
+            reply.stop_reason = final.stop_reason
+            reply.usage = _usage(final.usage)
+            if final.stop_reason is None:
+                raise errors.ConnectionLostError(
+                    "The reply ended before Claude finished it; the partial reply is kept. Send again to retry."
+                )
+            reply.complete = True
+        except errors.ChatError:
+            raise
+        except (anthropic.APIError, httpx2.HTTPError) as exc:
+            raise translate(exc, self.model, self.client) from None
+        finally:
+            if stream is not None and not reply.complete:
+                _take_usage(reply, stream)
+
+
+def _usage(usage) -> Usage:
+    return Usage(
+        input_tokens=usage.input_tokens or 0,
+        output_tokens=usage.output_tokens or 0,
+        cache_write_tokens=usage.cache_creation_input_tokens or 0,
+        cache_read_tokens=usage.cache_read_input_tokens or 0,
+    )
+
+
+def _take_usage(reply: Reply, stream) -> None:
+    """Copy what the stream has counted so far, so a broken or stopped reply still counts."""
+    # The public `current_message_snapshot` asserts that message_start arrived; this one does not.
+    snapshot = stream._current_snapshot_or_none()
+    if snapshot is not None:
+        reply.usage = _usage(snapshot.usage)
+        reply.model = snapshot.model or reply.model
+
+
+_STATUS_WORDS = {
+    "overloaded_error": "Claude is overloaded right now",
+    "rate_limit_error": "Claude's rate limit was reached",
+    "api_error": "Claude had an internal error",
+}
+
+
+def translate(exc: Exception, model: str, client: anthropic.Anthropic) -> errors.ChatError:
+    """One human sentence for each provider failure: what happened, what to do."""
+    kept = "the partial reply is kept"
+    if isinstance(exc, anthropic.APIStatusError):
+        code = exc.status_code
+        if code == 200:  # an `event: error` inside a streamed reply
+            what = _STATUS_WORDS.get(exc.type or "", f"Claude reported an error ({exc.type or 'unknown'})")
+            return errors.StreamError(f"{what} and the reply broke off; {kept}. Send again to retry.")
+        if isinstance(exc, anthropic.AuthenticationError):
+            return errors.AuthError(
+                "Claude rejected the API key (401): check ANTHROPIC_API_KEY, or use the local model (--backend local)."
+            )
+        if isinstance(exc, anthropic.PermissionDeniedError):
+            return errors.AuthError(f"This API key may not use {model} (403): pick another model or check the key's workspace.")
+        if isinstance(exc, anthropic.NotFoundError):
+            return errors.RequestError(f"Claude does not know the model '{model}' (404): choose another with --model or CHAT_MODEL.")
+        if isinstance(exc, anthropic.RateLimitError):
+            return errors.RateLimitError("Claude's rate limit was reached (429) and retries did not help: wait a minute, then send again.")
+        if isinstance(exc, anthropic.OverloadedError) or code == 529:
+            return errors.OverloadedError("Claude is overloaded (529) and retries did not help: try again in a minute.")
+        if code == 413 or isinstance(exc, anthropic.ContentTooLargeError):
+            return errors.RequestError("The request is too large for Claude (413): lower the window or shorten the message.")
+        if code >= 500:
+            return errors.ServerError(f"Claude had a server error ({code}) and retries did not help: try again shortly.")
+        detail = (exc.api_message or "").rstrip(".")
+        return errors.RequestError(f"Claude refused the request ({code}): {detail or 'no reason given'}. Change the message or settings and send again.")
+    if isinstance(exc, anthropic.APITimeoutError):
+        return errors.TimeoutError_("Claude did not answer in time: check your network, then send again.")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return errors.ConnectionLostError(
+            f"Could not reach Claude at {client.base_url}: check your network or ANTHROPIC_BASE_URL, then send again."
+        )
+    if isinstance(exc, httpx2.TimeoutException):
+        return errors.TimeoutError_(f"Claude stopped sending mid-reply; {kept}. Send again to retry.")
+    if isinstance(exc, httpx2.HTTPError):
+        return errors.ConnectionLostError(f"The connection to Claude dropped mid-reply; {kept}. Send again to retry.")
+    return errors.ChatError(f"Claude's SDK failed ({type(exc).__name__}): send again, or switch to the local model.")

@@ -1,0 +1,91 @@
+"""The one backend contract.
+
+`Backend.stream(...)` is a generator of text chunks. While it runs it fills a
+`Reply` in place, so whoever holds the reply sees the partial text, usage and
+timings even when the stream is stopped or fails half-way. Provider errors
+come out as `chat_core.errors.ChatError` subclasses, never as provider types.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+from ..conversation import Message
+from ..usage import Usage
+
+Notify = Callable[[str], None]
+
+
+@dataclass
+class Reply:
+    """What a reply was, as far as it got."""
+
+    backend: str
+    model: str
+    text: str = ""
+    stop_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    ttft_s: float | None = None
+    total_s: float | None = None
+    complete: bool = False
+    notices: list[str] = field(default_factory=list)
+    # How many messages the backend finally sent (it may drop old ones to fit).
+    messages_sent: int = 0
+
+
+class Backend:
+    """Base of every backend: subclasses implement `_chunks`."""
+
+    name = "base"
+
+    def __init__(self, model: str):
+        self.model = model
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} · {self.model}"
+
+    def stream(
+        self,
+        system: str,
+        messages: Sequence[Message],
+        max_tokens: int,
+        reply: Reply | None = None,
+        notify: Notify | None = None,
+    ) -> Iterator[str]:
+        """Yield the reply's text chunks as they arrive, filling `reply`.
+
+        `notify` receives one-line notices meant for the user that are not
+        part of the reply (waiting for a busy model, history trimmed to fit).
+        """
+        reply = reply if reply is not None else Reply(self.name, self.model)
+        reply.messages_sent = len(messages)
+
+        def note(text: str) -> None:
+            reply.notices.append(text)
+            if notify is not None:
+                notify(text)
+
+        started = time.perf_counter()
+        try:
+            for chunk in self._chunks(system, messages, max_tokens, reply, note):
+                if not chunk:
+                    continue
+                if reply.ttft_s is None:
+                    reply.ttft_s = time.perf_counter() - started
+                reply.text += chunk
+                yield chunk
+        finally:
+            reply.total_s = time.perf_counter() - started
+
+    def _chunks(
+        self,
+        system: str,
+        messages: Sequence[Message],
+        max_tokens: int,
+        reply: Reply,
+        note: Notify,
+    ) -> Iterator[str]:
+        raise NotImplementedError

@@ -1,0 +1,119 @@
+"""Messages, the conversation they form, and the sliding window over it.
+
+The full history is kept for display; the window decides what is *sent*.
+Everything here is plain data and pure functions: no provider, no UI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+USER = "user"
+ASSISTANT = "assistant"
+
+COMPLETE = "complete"
+STOPPED = "stopped"
+FAILED = "failed"
+
+
+@dataclass
+class Message:
+    """One message of a conversation, as shown and as stored."""
+
+    role: str
+    text: str
+    status: str = COMPLETE
+    error: str | None = None
+
+    @property
+    def sendable(self) -> bool:
+        return bool(self.text.strip())
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A user message and the reply it got (None while none has been recorded)."""
+
+    user_index: int
+    reply_index: int | None
+
+
+def exchanges(history: Sequence[Message]) -> list[Exchange]:
+    """Pair each user message with the assistant message that follows it, if any."""
+    pairs: list[Exchange] = []
+    for i, message in enumerate(history):
+        if message.role == USER:
+            pairs.append(Exchange(i, None))
+        elif message.role == ASSISTANT and pairs and pairs[-1].reply_index is None:
+            pairs[-1] = Exchange(pairs[-1].user_index, i)
+    return pairs
+
+
+def _usable(history: Sequence[Message], pair: Exchange) -> bool:
+    """An exchange can go to the model only when both sides carry text."""
+    return (
+        pair.reply_index is not None
+        and history[pair.user_index].sendable
+        and history[pair.reply_index].sendable
+    )
+
+
+def window_indices(history: Sequence[Message], window: int) -> set[int]:
+    """Indices of past messages that the next request carries.
+
+    `window` is the number of past exchanges to send; 0 means all of them.
+    Exchanges whose reply failed with no text (or is missing) are skipped, so
+    roles always alternate and no empty message is sent.
+    """
+    if window < 0:
+        raise ValueError("window must be 0 (no cap) or a positive number of exchanges")
+    usable = [pair for pair in exchanges(history) if _usable(history, pair)]
+    if window:
+        usable = usable[-window:]
+    picked: set[int] = set()
+    for pair in usable:
+        picked.add(pair.user_index)
+        picked.add(pair.reply_index)  # type: ignore[arg-type]
+    return picked
+
+
+def build_request(history: Sequence[Message], new_text: str, window: int) -> list[Message]:
+    """The messages to send for a new user message: the window, then that message.
+
+    Always valid for the Messages API: starts with a user message, roles
+    alternate, ends with the new user message, no empty content.
+    """
+    if not new_text.strip():
+        raise ValueError("the new message is empty")
+    picked = window_indices(history, window)
+    sent = [Message(history[i].role, history[i].text) for i in sorted(picked)]
+    sent.append(Message(USER, new_text))
+    return sent
+
+
+def is_valid_request(messages: Sequence[Message]) -> bool:
+    """True when `messages` is a request the Messages API accepts."""
+    if not messages or messages[0].role != USER or messages[-1].role != USER:
+        return False
+    for before, after in zip(messages, messages[1:]):
+        if before.role == after.role:
+            return False
+    return all(m.role in (USER, ASSISTANT) and m.sendable for m in messages)
+
+
+@dataclass
+class Conversation:
+    """A persona and every turn, in order. What is sent is derived by the window."""
+
+    system: str
+    messages: list[Message] = field(default_factory=list)
+
+    def request_for(self, new_text: str, window: int) -> list[Message]:
+        return build_request(self.messages, new_text, window)
+
+    def in_window(self, window: int) -> set[int]:
+        return window_indices(self.messages, window)
+
+    def clear(self) -> None:
+        self.messages.clear()

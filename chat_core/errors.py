@@ -1,0 +1,67 @@
+"""The project's own error types. Backends translate provider errors into these,
+once, at their edge; the faces show `str(error)`: one sentence, what happened and
+what to do. No message ever carries a credential."""
+
+from __future__ import annotations
+
+
+class ChatError(Exception):
+    """A failure the user can act on. `kind` names it for storage and tests."""
+
+    kind = "error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NoCredentialError(ChatError):
+    kind = "no_credential"
+
+
+class AuthError(ChatError):
+    kind = "auth"
+
+
+class RateLimitError(ChatError):
+    kind = "rate_limit"
+
+
+class OverloadedError(ChatError):
+    kind = "overloaded"
+
+
+class ServerError(ChatError):
+    kind = "server"
+
+
+class RequestError(ChatError):
+    """The provider refused the request itself (bad request, unknown model, too large)."""
+
+    kind = "request"
+
+
+class ConnectionLostError(ChatError):
+    kind = "connection"
+
+
+class TimeoutError_(ChatError):
+    kind = "timeout"
+
+
+class StreamError(ChatError):
+    """The provider reported an error in the middle of a reply."""
+
+    kind = "stream"
+
+
+class ModelFileError(ChatError):
+    kind = "model_file"
+
+
+class InputTooLongError(ChatError):
+    kind = "input_too_long"
+
+
+class ConfigError(ChatError):
+    kind = "config"

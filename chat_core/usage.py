@@ -1,0 +1,142 @@
+"""Token usage, per-turn records, running totals and cost. Prices are data (prices.json)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Iterable, Mapping
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+        )
+
+    @property
+    def all_input_tokens(self) -> int:
+        """Every prompt token, cached or not."""
+        return self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens."""
+
+    input: float
+    output: float
+    cache_write: float
+    cache_read: float
+
+
+@lru_cache(maxsize=1)
+def _price_table() -> Mapping:
+    return json.loads(resources.files("chat_core").joinpath("prices.json").read_text("utf-8"))
+
+
+def price_for(backend: str, model: str) -> Price | None:
+    """The price of `model`, or None when it is unknown.
+
+    A dated model id ("claude-haiku-4-5-20251001") takes the price of its
+    family name. A free backend (the bundled local model) costs nothing.
+    """
+    table = _price_table()
+    if backend in table["free_backends"]:
+        return Price(0.0, 0.0, 0.0, 0.0)
+    models = table["models"]
+    name = model if model in models else next(
+        (known for known in sorted(models, key=len, reverse=True) if model.startswith(known + "-")),
+        None,
+    )
+    if name is None:
+        return None
+    base = models[name]
+    return Price(
+        input=base["input"],
+        output=base["output"],
+        cache_write=base["input"] * table["cache_write_factor"],
+        cache_read=base["input"] * table["cache_read_factor"],
+    )
+
+
+def cost(usage: Usage, price: Price | None) -> float | None:
+    """USD for `usage` at `price`; None (unknown, never 0) without a price."""
+    if price is None:
+        return None
+    return (
+        usage.input_tokens * price.input
+        + usage.output_tokens * price.output
+        + usage.cache_write_tokens * price.cache_write
+        + usage.cache_read_tokens * price.cache_read
+    ) / 1_000_000
+
+
+@dataclass
+class TurnRecord:
+    """What one turn used and cost."""
+
+    turn: int
+    usage: Usage
+    messages_sent: int
+    model: str
+    backend: str
+    ttft_s: float | None
+    total_s: float | None
+    status: str
+    cost_usd: float | None
+    stop_reason: str | None = None
+    # Input tokens this turn would have used with every past exchange sent.
+    unwindowed_input_tokens: int | None = None
+
+    def as_row(self) -> dict:
+        return {
+            "turn": self.turn,
+            "input_tokens": self.usage.input_tokens,
+            "output_tokens": self.usage.output_tokens,
+            "cache_write_tokens": self.usage.cache_write_tokens,
+            "cache_read_tokens": self.usage.cache_read_tokens,
+            "messages_sent": self.messages_sent,
+            "model": self.model,
+            "backend": self.backend,
+            "ttft_s": self.ttft_s,
+            "total_s": self.total_s,
+            "status": self.status,
+            "cost_usd": self.cost_usd,
+            "stop_reason": self.stop_reason,
+            "unwindowed_input_tokens": self.unwindowed_input_tokens,
+        }
+
+
+@dataclass
+class Totals:
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float | None = 0.0
+    turns: int = 0
+
+
+def totals(records: Iterable[TurnRecord]) -> Totals:
+    """Running totals; the cost is unknown as soon as one turn's cost is."""
+    result = Totals()
+    for record in records:
+        result.usage = result.usage + record.usage
+        result.turns += 1
+        if result.cost_usd is not None and record.cost_usd is not None:
+            result.cost_usd += record.cost_usd
+        else:
+            result.cost_usd = None
+    return result
+
+
+def format_cost(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"

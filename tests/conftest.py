@@ -1,0 +1,64 @@
+"""Shared fixtures: every data path in a temporary folder, the loopback Claude API, the bundled model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.loopback_api import LoopbackAPI
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_KEY = "sk-ant-test-loopback-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """No test sees the developer's key, settings or database."""
+    for name in list(os.environ):
+        if name.startswith(("ANTHROPIC_", "CHAT_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CHAT_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def api_server():
+    server = LoopbackAPI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api(api_server, monkeypatch):
+    """The loopback Claude API, reset, with the environment pointing at it."""
+    api_server.reset()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", TEST_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", api_server.url)
+    yield api_server
+    api_server.reset()
+
+
+@pytest.fixture(scope="session")
+def local_model():
+    from chat_core.backends.local import LocalModel
+
+    return LocalModel.load()
+
+
+def run_cli(*args: str, stdin: str, env_extra: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m chat_core` as a user runs it, with piped stdin."""
+    env = {k: v for k, v in os.environ.items()}
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-m", "chat_core", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=timeout,
+    )

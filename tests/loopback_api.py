@@ -1,0 +1,213 @@
+"""A loopback HTTP server that speaks the Anthropic Messages streaming wire format.
+
+The real SDK talks to it through ANTHROPIC_BASE_URL. Each request takes the
+next queued scenario; with none queued it echoes the last user message, with
+input tokens that grow with what was sent, so windowing shows in the counts.
+Every request body and its headers are kept in `requests` for assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Scenario:
+    """What one request gets. kind: reply | http_error | stream_error | cut."""
+
+    kind: str = "reply"
+    text: str | None = None  # None: echo the last user message
+    chunks: int | None = None  # split the text into this many deltas (default: per word)
+    delay: float = 0.0  # seconds before each delta
+    status: int = 200
+    error_type: str = "api_error"
+    headers: dict = field(default_factory=dict)
+    stop_reason: str = "end_turn"
+    repeat: int = 1  # serve this scenario to this many requests
+
+
+def reply(text: str | None = None, **kw) -> Scenario:
+    return Scenario("reply", text, **kw)
+
+
+def http_error(status: int, error_type: str, repeat: int = 1, **kw) -> Scenario:
+    return Scenario("http_error", status=status, error_type=error_type, repeat=repeat, **kw)
+
+
+def stream_error(text: str, error_type: str = "overloaded_error") -> Scenario:
+    return Scenario("stream_error", text, error_type=error_type)
+
+
+def cut(text: str) -> Scenario:
+    return Scenario("cut", text)
+
+
+def count_tokens(body: dict) -> int:
+    """A deterministic stand-in for tokenisation: words plus a fixed overhead."""
+    words = len(str(body.get("system", "")).split())
+    for message in body.get("messages", []):
+        content = message["content"]
+        if isinstance(content, list):
+            content = " ".join(block.get("text", "") for block in content)
+        words += len(content.split()) + 3
+    return 8 + words
+
+
+def split_text(text: str, chunks: int | None) -> list[str]:
+    if chunks:
+        size = max(1, -(-len(text) // chunks))
+        return [text[i : i + size] for i in range(0, len(text), size)]
+    words = text.split(" ")
+    return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+
+
+def sse(event: str, data: dict) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+class LoopbackAPI:
+    def __init__(self):
+        self.scenarios: deque[Scenario] = deque()
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        self._lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with api._lock:
+                    api.requests.append(body)
+                    api.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    scenario = api._next()
+                api._serve(self, body, scenario)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> "LoopbackAPI":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def queue(self, *scenarios: Scenario) -> None:
+        with self._lock:
+            self.scenarios.extend(scenarios)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.scenarios.clear()
+            self.requests.clear()
+            self.headers.clear()
+
+    def _next(self) -> Scenario:
+        if not self.scenarios:
+            return reply()
+        scenario = self.scenarios[0]
+        scenario.repeat -= 1
+        if scenario.repeat <= 0:
+            self.scenarios.popleft()
+        return scenario
+
+    # -- the wire ------------------------------------------------------------
+
+    def _serve(self, handler: BaseHTTPRequestHandler, body: dict, scenario: Scenario) -> None:
+        if scenario.kind == "http_error":
+            payload = json.dumps(
+                {"type": "error", "error": {"type": scenario.error_type, "message": f"loopback {scenario.error_type}"},
+                 "request_id": "req_loopback"}
+            ).encode()
+            handler.send_response(scenario.status)
+            handler.send_header("content-type", "application/json")
+            handler.send_header("content-length", str(len(payload)))
+            handler.send_header("retry-after-ms", "1")
+            for name, value in scenario.headers.items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            handler.wfile.write(payload)
+            return
+
+        text = scenario.text
+        if text is None:
+            last = body["messages"][-1]["content"]
+            text = f"echo: {last}"
+        input_tokens = count_tokens(body)
+        pieces = split_text(text, scenario.chunks)
+
+        handler.send_response(200)
+        handler.send_header("content-type", "text/event-stream")
+        handler.send_header("transfer-encoding", "chunked")
+        handler.send_header("request-id", "req_loopback")
+        handler.end_headers()
+
+        def write(data: bytes) -> None:
+            handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            handler.wfile.flush()
+
+        try:
+            write(sse("message_start", {"type": "message_start", "message": {
+                "id": "msg_loopback", "type": "message", "role": "assistant", "content": [],
+                "model": body.get("model", "claude-haiku-4-5"), "stop_reason": None, "stop_sequence": None,
+                "usage": {"input_tokens": input_tokens, "output_tokens": 1,
+                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}))
+            write(sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                              "content_block": {"type": "text", "text": ""}}))
+            write(sse("ping", {"type": "ping"}))
+            for piece in pieces:
+                if scenario.delay:
+                    time.sleep(scenario.delay)
+                write(sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                  "delta": {"type": "text_delta", "text": piece}}))
+            if scenario.kind == "stream_error":
+                write(sse("error", {"type": "error", "error": {"type": scenario.error_type, "message": "loopback"}}))
+                write(b"")
+                return
+            if scenario.kind == "cut":
+                # Half a chunk, then the socket closes: an incomplete chunked body.
+                handler.wfile.write(b"ff\r\nevent: content_block_delta\n")
+                handler.wfile.flush()
+                handler.close_connection = True
+                return
+            write(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
+            write(sse("message_delta", {"type": "message_delta",
+                                        "delta": {"stop_reason": scenario.stop_reason, "stop_sequence": None},
+                                        "usage": {"output_tokens": max(1, len(pieces))}}))
+            write(sse("message_stop", {"type": "message_stop"}))
+            write(b"")  # the closing zero-length chunk
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading (a stop); nothing more to send
+
+
+def main() -> None:
+    """Serve on loopback until killed, printing the base URL: for bench/ and manual runs."""
+    import sys
+
+    api = LoopbackAPI().start()
+    print(api.url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        api.stop()
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
