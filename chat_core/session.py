@@ -32,6 +32,23 @@ class ChatSession:
         # The reply being streamed, so a face can show it after an interruption.
         self.pending: Reply | None = None
 
+    @classmethod
+    def start(cls, store, backend: Backend, settings: Settings) -> "ChatSession":
+        """A new stored conversation."""
+        conversation_id = store.create_conversation(settings.system, settings.window, backend.name, backend.model)
+        return cls(backend, settings, store=store, conversation_id=conversation_id)
+
+    @classmethod
+    def resume(cls, store, conversation_id: int, backend: Backend, settings: Settings) -> "ChatSession | None":
+        """A stored conversation with its messages and usage, or None if it is gone."""
+        stored = store.load(conversation_id)
+        if stored is None:
+            return None
+        info = stored.info
+        settings = settings.with_(system=info.system, window=info.window, backend=backend.name, model=backend.model)
+        conversation = Conversation(info.system, stored.messages)
+        return cls(backend, settings, conversation, stored.records, store, conversation_id)
+
     # -- reading -------------------------------------------------------------
 
     @property
@@ -68,8 +85,11 @@ class ChatSession:
         self._persist("clear_conversation")
 
     def check(self, text: str) -> str | None:
-        """The text to send, None for blank input (ignored); raises InputTooLongError."""
-        if not text or not text.strip():
+        """The text to send, None for blank input (ignored); raises InputTooLongError.
+
+        NUL characters are dropped: no model reads them and PostgreSQL cannot store them."""
+        text = text.replace("\x00", "") if text else ""
+        if not text.strip():
             return None
         limit = self.settings.max_input_chars
         if limit and len(text) > limit:
@@ -85,7 +105,8 @@ class ChatSession:
         interrupted), the reply is recorded with its status and usage.
         Raises InputTooLongError or ValueError before recording anything.
         """
-        if self.check(text) is None:
+        text = self.check(text)
+        if text is None:
             raise ValueError("the message is empty")
         request = self.conversation.request_for(text, self.settings.window)
         user = Message(USER, text)

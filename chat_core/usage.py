@@ -140,3 +140,8 @@ def totals(records: Iterable[TurnRecord]) -> Totals:
 
 def format_cost(value: float | None) -> str:
     return "unknown" if value is None else f"${value:.4f}"
+
+
+def known_models() -> list[str]:
+    """Claude models with a known price, for pickers."""
+    return list(_price_table()["models"])

@@ -1,0 +1,155 @@
+"""Both dashboard pages through streamlit.testing.v1.AppTest, against the loopback Claude API."""
+
+from chat_core.storage import Store
+from tests.loopback_api import http_error, stream_error
+
+
+def send(at, text):
+    return at.chat_input(key="chat_input").set_value(text).run()
+
+
+def bubbles(at):
+    return [" ".join(md.value for md in message.markdown) for message in at.chat_message]
+
+
+def metrics(at):
+    return {metric.label: metric.value for metric in at.metric}
+
+
+def window_slider(at):
+    return next(s for s in at.select_slider if s.key.startswith("chat_window_"))
+
+
+def test_a_message_gets_a_streamed_reply_and_the_counter_moves(api, app):
+    at = app()
+    assert "Hi! You are chatting with **anthropic · claude-haiku-4-5**" in bubbles(at)[0]
+    assert metrics(at)["Input tokens"] == "0"
+    send(at, "hello there")
+    assert not at.exception
+    assert bubbles(at) == ["hello there", "echo: hello there"]
+    assert metrics(at)["Input tokens"] == str(api_tokens(api, 0))
+    assert metrics(at)["Output tokens"] == "3"
+    assert metrics(at)["Cost"].startswith("$")
+
+
+def api_tokens(api, index):
+    from tests.loopback_api import count_tokens
+
+    return count_tokens(api.requests[index])
+
+
+def test_the_slider_changes_what_the_next_request_carries(api, app):
+    at = app()
+    for text in ["one", "two", "three"]:
+        send(at, text)
+    assert len(api.requests[-1]["messages"]) == 5
+    window_slider(at).set_value(1).run()
+    send(at, "four")
+    assert [m["content"] for m in api.requests[-1]["messages"]] == ["three", "echo: three", "four"]
+    window_slider(at).set_value("all").run()
+    send(at, "five")
+    assert len(api.requests[-1]["messages"]) == 9
+    window_slider(at).set_value(1).run()
+    outside = [c.value for c in at.caption if c.value.startswith("Not sent")]
+    assert len(outside) == 8  # four exchanges before the last one are shown but marked
+
+
+def test_clear_by_command_and_by_button(api, app):
+    at = app()
+    send(at, "one")
+    send(at, "/clear")
+    assert "Hi! You are chatting" in bubbles(at)[0] and len(at.chat_message) == 1
+    assert metrics(at)["Input tokens"] == "0"
+    assert len(api.requests) == 1  # /clear was never sent
+    send(at, "two")
+    at.button(key="chat_clear").click().run()
+    assert len(at.chat_message) == 1 and metrics(at)["Output tokens"] == "0"
+    send(at, "three")
+    assert [m["content"] for m in api.requests[-1]["messages"]] == ["three"]
+
+
+def test_errors_show_in_the_bubble_and_the_chat_goes_on(api, app):
+    at = app()
+    api.queue(stream_error("half of it", "overloaded_error"))
+    send(at, "first")
+    assert not at.exception
+    assert "half of it" in bubbles(at)[1]
+    assert "overloaded right now and the reply broke off" in at.error[0].value
+    api.queue(http_error(401, "authentication_error"))
+    send(at, "second")
+    assert any("Claude rejected the API key (401)" in e.value for e in at.error)
+    send(at, "third")
+    assert bubbles(at)[-1] == "echo: third"
+    # the failed turn is skipped, the partial reply is kept
+    assert [m["content"] for m in api.requests[-1]["messages"]] == ["first", "half of it", "third"]
+
+
+def test_the_token_page_charts_the_turns(api, app):
+    at = app()
+    for text in ["one", "two", "three"]:
+        send(at, text)
+    at.switch_page("pages/1_Tokens.py").run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) == 1
+    frame = at.dataframe[0].value
+    assert list(frame["turn"]) == [1, 2, 3]
+    assert list(frame["input_tokens"]) == [api_tokens(api, i) for i in range(3)]
+    assert frame["running_cost_usd"].is_monotonic_increasing
+    assert at.get("download_button")[0].proto.label == "Download CSV"
+
+
+def test_the_token_page_is_empty_without_turns(api, app):
+    at = app("pages/1_Tokens.py")
+    assert not at.exception
+    assert "No turns yet" in at.info[0].value
+    assert len(at.get("vega_lite_chart")) == 0
+
+
+def test_without_a_key_the_page_chats_with_the_local_model(app):
+    at = app()
+    assert "local · SmolLM2-135M-Instruct" in bubbles(at)[0]
+    backend = next(r for r in at.radio if r.key.startswith("chat_backend_"))
+    assert backend.disabled
+    assert any("Claude needs an API key" in c.value for c in at.caption)
+    send(at, "Hi")
+    assert not at.exception and len(at.chat_message) == 2 and bubbles(at)[1].strip()
+
+
+def test_a_refresh_brings_the_conversation_back(api, app, isolated):
+    at = app()
+    send(at, "remember me")
+    cid = at.query_params["c"]
+    again = app(query={"c": cid})  # a new browser session on the same URL
+    assert bubbles(again) == ["remember me", "echo: remember me"]
+    assert metrics(again)["Input tokens"] == metrics(at)["Input tokens"]
+    fresh = app()  # no URL: the latest conversation
+    assert bubbles(fresh) == ["remember me", "echo: remember me"]
+
+
+def test_conversations_new_switch_rename_delete(api, app, isolated):
+    at = app()
+    send(at, "first chat")
+    first = int(at.query_params["c"])
+    at.button(key="chat_new").click().run()
+    second = int(at.query_params["c"])
+    assert second != first and len(at.chat_message) == 1
+    send(at, "second chat")
+    picker = next(s for s in at.selectbox if s.key.startswith("chat_pick_"))
+    picker.set_value(first).run()
+    assert bubbles(at) == ["first chat", "echo: first chat"]
+    next(t for t in at.text_input if t.key.startswith("chat_title_")).set_value("Renamed").run()
+    store = Store(f"sqlite:///{isolated / 'data' / 'chat.db'}")
+    assert {c.title for c in store.list_conversations()} == {"Renamed", "second chat"}
+    next(c for c in at.checkbox if c.key.startswith("chat_delete_ask_")).check().run()
+    at.button(key="chat_delete_yes").click().run()
+    assert [c.id for c in store.list_conversations()] == [second]
+    assert bubbles(at) == ["second chat", "echo: second chat"]
+
+
+def test_a_message_over_the_limit_is_refused_and_kept(api, app, monkeypatch):
+    monkeypatch.setenv("CHAT_MAX_INPUT_CHARS", "20")
+    at = app()
+    send(at, "x" * 25)
+    assert "over the 20-character limit" in at.error[0].value
+    assert at.code[0].value == "x" * 25
+    assert api.requests == []
