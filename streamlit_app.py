@@ -7,6 +7,7 @@ through st.write_stream, and shows errors as one line inside the bubble.
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 
 import streamlit as st
 
@@ -33,10 +34,13 @@ def _value(key: str):
 def conversation_picker() -> None:
     conversations = db.list_conversations()
     ids = [c.id for c in conversations]
-    titles = {c.id: f"{c.title} · {dt.datetime.fromtimestamp(c.updated_at):%b %d %H:%M}" for c in conversations}
-    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    titles = {c.id: f"{c.title} · {dt.datetime.fromtimestamp(c.created_at):%b %d %H:%M}" for c in conversations}
+    left, right = st.columns([2, 1], vertical_alignment="bottom")
+    # The list's labels change (a first message names a chat): a new list is a new widget,
+    # so the browser never sends back a label the server no longer knows.
+    pick_key = f"chat_pick_{cid}_{zlib.crc32(repr(titles).encode())}"
     left.selectbox("Conversation", ids, index=ids.index(cid) if cid in ids else None, format_func=titles.get,
-                   key=f"chat_pick_{cid}", on_change=lambda: state.open_conversation(_value(f"chat_pick_{cid}")))
+                   key=pick_key, on_change=pick, args=(pick_key, ids))
     # "New" on an empty conversation keeps it rather than piling up empty ones.
     right.button("New", key="chat_new", help="Start a new conversation",
                  on_click=lambda: state.open_conversation(cid if not chat.messages else None))
@@ -51,6 +55,12 @@ def conversation_picker() -> None:
                            mime="application/json", key="chat_export_json", on_click="ignore")
         if st.checkbox("Delete this conversation", key=f"chat_delete_ask_{cid}"):
             st.button("Yes, delete it for good", type="primary", key="chat_delete_yes", on_click=delete_current)
+
+
+def pick(key: str, ids: list[int]) -> None:
+    wanted = st.session_state.get(key)
+    if wanted in ids and wanted != cid:
+        state.open_conversation(wanted)
 
 
 def delete_current() -> None:

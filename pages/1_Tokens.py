@@ -13,7 +13,7 @@ st.set_page_config(page_title="Tokens per turn", page_icon="📊", layout="wide"
 chat = state.current_chat()
 st.title("📊 Tokens per turn")
 st.caption(f"{chat.backend.label} · window: "
-           f"{'all exchanges' if chat.settings.window == 0 else f'last {chat.settings.window} exchanges'}")
+           f"{'all exchanges' if chat.settings.window == 0 else f'last {chat.settings.window} exchange' + ('s' if chat.settings.window != 1 else '')}")
 
 records = chat.records
 if not records:

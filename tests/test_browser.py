@@ -1,0 +1,189 @@
+"""End to end in headless Chromium (Debian's) against `streamlit run` and the loopback Claude API.
+
+Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import ROOT, TEST_KEY
+from tests.loopback_api import reply
+
+CHROMIUM = "/usr/bin/chromium"
+MAIN = '[data-testid="stMainBlockContainer"]'  # the main area in Streamlit 1.67
+ARTIFACTS = ROOT / "test-artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt-get install chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class App:
+    """`streamlit run streamlit_app.py` on loopback, restartable."""
+
+    def __init__(self, env: dict):
+        self.env, self.port, self.proc = env, free_port(), None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "App":
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(self.port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).read() == b"ok":
+                    return self
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError("streamlit did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(20)
+
+
+@pytest.fixture
+def served(api, isolated):
+    env = dict(os.environ, ANTHROPIC_API_KEY=TEST_KEY, ANTHROPIC_BASE_URL=api.url)
+    app = App(env).start()
+    yield app
+    app.stop()
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        tab = browser.new_page(viewport={"width": 1280, "height": 900})
+        yield tab
+        browser.close()
+
+
+def idle(page, timeout=30.0) -> str:
+    """Wait until no run is in progress and the main text is stable; return that text."""
+    deadline, last, stable = time.time() + timeout, None, 0
+    while time.time() < deadline:
+        running, text = page.evaluate("""() => {
+            const s = document.querySelector('[data-testid="stStatusWidget"]');
+            const m = document.querySelector('[data-testid="stMainBlockContainer"]');
+            return [!!s && s.innerText.includes('Running'), m ? m.innerText : ''];
+        }""")
+        stable = stable + 1 if (not running and text and text == last) else 0
+        if stable >= 3:
+            return text
+        last = text
+        time.sleep(0.25)
+    raise AssertionError("the page never settled")
+
+
+def open_app(page, url: str) -> str:
+    page.goto(url)
+    page.wait_for_selector('[data-testid="stChatInput"] textarea', timeout=30000)
+    return idle(page)
+
+
+def send(page, text: str) -> None:
+    box = page.locator('[data-testid="stChatInput"] textarea')
+    box.fill(text)
+    box.press("Enter")
+
+
+def last_bubble(page) -> str:
+    return page.evaluate("""() => {
+        const all = document.querySelectorAll('[data-testid="stChatMessage"]');
+        return all.length ? all[all.length - 1].innerText : '';
+    }""")
+
+
+def test_chat_streams_window_stop_and_token_page(served, api, page):
+    open_app(page, served.url)
+    assert "Hi! You are chatting with anthropic · claude-haiku-4-5" in page.inner_text(MAIN)
+
+    words = " ".join(f"w{i}" for i in range(40))
+    api.queue(reply(words, delay=0.05))
+    send(page, "stream please")
+    seen = set()
+    deadline = time.time() + 20
+    while time.time() < deadline and "w39" not in last_bubble(page):
+        seen.add(last_bubble(page).count(" w"))
+        time.sleep(0.05)
+    assert len(seen) >= 3, "the reply did not appear piece by piece"
+    idle(page)
+    page.screenshot(path=str(ARTIFACTS / "chat-streamed.png"))
+
+    send(page, "second")
+    idle(page)
+    assert len(api.requests[-1]["messages"]) == 3
+    slider = page.locator('[data-testid="stSlider"] input[type="range"]').first
+    slider.focus()
+    slider.press("Home")  # window = 1 exchange
+    idle(page)
+    send(page, "third")
+    idle(page)
+    assert [m["content"] for m in api.requests[-1]["messages"]] == ["second", "echo: second", "third"]
+    assert "outside the window" in page.inner_text(MAIN)
+
+    api.queue(reply(" ".join(f"s{i}" for i in range(200)), delay=0.05))
+    send(page, "a long one")
+    page.wait_for_function("() => document.body.innerText.includes('s5')", timeout=20000)
+    page.locator('[data-testid="stChatInputStopButton"]').click()
+    idle(page)
+    send(page, "after the stop")
+    text = idle(page)
+    assert "Stopped: partial reply." in text and "echo: after the stop" in text
+    stopped = api.requests[-1]["messages"][-2]["content"]
+    assert stopped.startswith("s0 s1 s2") and "s199" not in stopped
+    assert "Traceback" not in text and page.locator('[data-testid="stException"]').count() == 0
+    metric = page.locator('[data-testid="stMetric"]').first.inner_text()
+    assert "Input tokens" in metric
+    page.screenshot(path=str(ARTIFACTS / "chat-after-stop.png"))
+
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Tokens").click()
+    page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=30000)
+    idle(page)
+    assert "Tokens per turn" in page.inner_text(MAIN)
+    page.screenshot(path=str(ARTIFACTS / "token-page.png"), full_page=True)
+
+
+def test_conversation_survives_reload_and_restart_and_html_stays_inert(served, api, page):
+    open_app(page, served.url)
+    payload = '<script>window.__pwned = 1</script> <img src=x onerror="window.__pwned = 2"> **bold**'
+    api.queue(reply(payload))
+    send(page, 'hello <img src=y onerror="window.__pwned = 3">')
+    text = idle(page)
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.locator('[data-testid="stChatMessage"] img').count() == 0
+    assert 'onerror="window.__pwned = 3"' in text  # shown as text
+
+    page.reload()
+    page.wait_for_selector('[data-testid="stChatInput"] textarea', timeout=30000)
+    text = idle(page)
+    assert "echo" not in text and "hello <img" in text  # the conversation is back after a refresh
+
+    served.stop()
+    served.start()
+    text = open_app(page, served.url)
+    assert "hello <img" in text and "bold" in text
+    assert page.evaluate("() => window.__pwned") is None
+    page.screenshot(path=str(ARTIFACTS / "after-restart.png"))
