@@ -7,6 +7,7 @@ and, at the prompt, ends the chat. Works with piped stdin, one message a line.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from typing import TextIO
 
@@ -14,6 +15,7 @@ from . import errors
 from .backends import make_backend
 from .config import Settings, settings_from_env
 from .session import ChatSession
+from .storage import Store
 from .usage import format_cost
 
 HELP = """Commands:
@@ -31,6 +33,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--system", help="the persona (system prompt)")
     parser.add_argument("--window", type=int, help="past exchanges sent with each message (0 = all)")
     parser.add_argument("--max-tokens", type=int, dest="max_tokens", help="longest reply, in tokens")
+    parser.add_argument("--resume", nargs="?", const="last", metavar="ID",
+                        help="continue a stored conversation (the most recent without an ID)")
+    parser.add_argument("--list", action="store_true", help="list stored conversations and exit")
     return parser.parse_args(argv)
 
 
@@ -136,11 +141,26 @@ def repl(session: ChatSession, stdin: TextIO, term: Terminal) -> None:
         turn(session, line, term)
 
 
-def build_session(settings: Settings, term: Terminal) -> ChatSession:
+def list_conversations(store: Store, term: Terminal) -> None:
+    conversations = store.list_conversations()
+    if not conversations:
+        term.say("No stored conversations yet.")
+    for c in conversations:
+        when = dt.datetime.fromtimestamp(c.updated_at).strftime("%Y-%m-%d %H:%M")
+        term.say(f"{c.id:>5}  {when}  {c.backend} · {c.model}  {c.title}")
+
+
+def build_session(settings: Settings, store: Store, resume: str | None, term: Terminal) -> ChatSession:
     if settings.backend == "local":
         term.warn("Loading the local model…")
     backend = make_backend(settings.backend, settings.model)
-    return ChatSession(backend, settings)
+    if resume is None:
+        return ChatSession.start(store, backend, settings)
+    conversation_id = store.latest_id() if resume == "last" else int(resume) if resume.isdigit() else None
+    chat = ChatSession.resume(store, conversation_id, backend, settings) if conversation_id else None
+    if chat is None:
+        raise errors.ConfigError(f"No stored conversation {resume!r}: see them with --list.")
+    return chat
 
 
 def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
@@ -151,14 +171,19 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
         settings = settings_from_env(
             backend=args.backend, model=args.model, system=args.system, window=args.window, max_tokens=args.max_tokens
         )
-        session = build_session(settings, term)
+        store = Store(settings.database_url)
+        if args.list:
+            list_conversations(store, term)
+            return 0
+        session = build_session(settings, store, args.resume, term)
     except errors.ChatError as exc:
         term.warn(exc.message)
         return 1
     except KeyboardInterrupt:
         return 130
+    resumed = f", resuming conversation {session.conversation_id} ({len(session.messages)} messages)" if args.resume else ""
     term.say(
-        f"Chatting with {session.backend.label}, sending {window_label(settings.window)}. "
+        f"Chatting with {session.backend.label}, sending {window_label(session.settings.window)}{resumed}. "
         "/help for commands, Ctrl-D to leave."
     )
     repl(session, stdin, term)

@@ -65,3 +65,7 @@ class InputTooLongError(ChatError):
 
 class ConfigError(ChatError):
     kind = "config"
+
+
+class StorageError(ChatError):
+    kind = "storage"

@@ -16,6 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from .conversation import Message
+from .errors import StorageError
 from .usage import TurnRecord, Usage
 
 DEFAULT_TITLE = "New chat"
@@ -108,9 +109,16 @@ def make_engine(url: str) -> sa.Engine:
 
 class Store:
     def __init__(self, url: str):
-        self.url = url
         self.engine = make_engine(url)
-        self.migrate()
+        # For messages: never the password.
+        self.url = self.engine.url.render_as_string(hide_password=True)
+        try:
+            self.migrate()
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(
+                f"Could not open the database {self.url} ({type(exc.orig or exc).__name__}): "
+                "check CHAT_DATABASE_URL and that the server is running."
+            ) from None
 
     # -- schema --------------------------------------------------------------
 

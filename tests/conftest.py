@@ -80,3 +80,24 @@ def app():
         return at.run()
 
     return make
+
+
+# Read before the autouse fixture clears CHAT_* variables.
+POSTGRES_URL = os.environ.get("CHAT_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A real database, empty: a SQLite file, and the PostgreSQL that .ci/run starts."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store' / 'chat.db'}"
+    url = POSTGRES_URL
+    if not url:
+        pytest.skip("no PostgreSQL: set CHAT_TEST_POSTGRES_URL (.ci/start-postgres starts one)")
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS turns, messages, conversations, schema_version CASCADE"))
+    engine.dispose()
+    return url
