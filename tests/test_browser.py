@@ -44,7 +44,7 @@ class App:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(self.port),
              "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -53,7 +53,7 @@ class App:
                     return self
             except OSError:
                 time.sleep(0.3)
-        raise RuntimeError("streamlit did not start")
+        raise RuntimeError(f"streamlit did not start on port {self.port}")
 
     def stop(self) -> None:
         self.proc.terminate()
