@@ -60,7 +60,7 @@ def usage_line(session: ChatSession) -> str:
     record = session.records[-1]
     total = session.totals
     return (
-        f"[{record.usage.input_tokens:,} in · {record.usage.output_tokens:,} out"
+        f"[{record.backend} · {record.model} | {record.usage.input_tokens:,} in · {record.usage.output_tokens:,} out"
         f" | session {total.usage.input_tokens:,} in · {total.usage.output_tokens:,} out"
         f" | cost {format_cost(total.cost_usd)}]"
     )

@@ -1,7 +1,13 @@
 """The terminal chat as a user runs it: a subprocess with piped stdin."""
 
-from tests.conftest import TEST_KEY, run_cli
-from tests.loopback_api import http_error
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tests.conftest import ROOT, TEST_KEY, run_cli
+from tests.loopback_api import http_error, reply
 
 
 def test_claude_chat_streams_remembers_and_counts(api):
@@ -13,6 +19,7 @@ def test_claude_chat_streams_remembers_and_counts(api):
     assert len(api.requests) == 2 and len(api.requests[1]["messages"]) == 3
     token_lines = [line for line in out.splitlines() if line.startswith("[")]
     assert len(token_lines) == 2
+    assert token_lines[0].startswith("[anthropic · claude-haiku-4-5 | ")
     assert token_lines[0].endswith("cost $0.0000]") and " in · 3 out | session " in token_lines[0]
     assert "Traceback" not in result.stderr and TEST_KEY not in out + result.stderr
 
@@ -64,3 +71,23 @@ def test_bad_settings_and_missing_model_fail_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr
     result = run_cli(stdin="", env_extra={"CHAT_WINDOW": "lots"})
     assert result.returncode == 1 and "CHAT_WINDOW='lots' is not a whole number" in result.stderr
+
+
+def test_ctrl_c_stops_the_reply_keeps_it_and_the_chat_goes_on(api):
+    api.queue(reply(" ".join(f"p{i}" for i in range(300)), delay=0.05))
+    proc = subprocess.Popen([sys.executable, "-m", "chat_core"], cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdin.write("tell me a lot\n")
+    proc.stdin.flush()
+    seen = ""
+    deadline = time.time() + 30
+    while "p3 " not in seen and time.time() < deadline:
+        seen += proc.stdout.read(1)
+    os.kill(proc.pid, signal.SIGINT)  # Ctrl-C in the middle of the reply
+    out, err = proc.communicate("and now?\n", timeout=60)
+    assert proc.returncode == 0
+    assert "! Stopped; the partial reply is kept." in err and "Traceback" not in err
+    assert "echo: and now?" in out
+    sent = api.requests[-1]["messages"]
+    assert sent[1]["role"] == "assistant" and sent[1]["content"].startswith("p0 p1 p2 p3")
+    assert "p299" not in sent[1]["content"]

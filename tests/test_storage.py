@@ -105,6 +105,12 @@ def test_user_message_is_saved_before_the_request_and_every_reply_however_it_end
     resumed = ChatSession.resume(store, chat.conversation_id, chat.backend, chat.settings)
     assert resumed.messages == chat.messages and resumed.records == chat.records
     assert TEST_KEY not in repr(stored)
+    if db_url.startswith("sqlite:///"):
+        database = db_url.removeprefix("sqlite:///")
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        raw = b"".join(open(f"{database}{suffix}", "rb").read() for suffix in ("", "-wal") if os.path.exists(f"{database}{suffix}"))
+        assert b"one two three" in raw and TEST_KEY.encode() not in raw  # text is there, the key never is
 
 
 def test_an_unreachable_database_is_one_clear_line():
