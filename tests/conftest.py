@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,22 @@ def local_model():
     from chat_core.backends.local import LocalModel
 
     return LocalModel.load()
+
+
+def cli_until(lines: str, marker: str, env: dict | None = None, timeout: float = 60) -> subprocess.Popen:
+    """Start `python -m chat_core`, feed it `lines`, and return once stdout shows `marker`
+    (the reply is then streaming), with the process still running."""
+    proc = subprocess.Popen([sys.executable, "-m", "chat_core"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdin.write(lines)
+    proc.stdin.flush()
+    seen, deadline = "", time.time() + timeout
+    while marker not in seen:
+        if time.time() > deadline:
+            proc.kill()
+            raise AssertionError(f"{marker!r} never appeared; stdout so far: {seen[-200:]!r}")
+        seen += proc.stdout.read(1)
+    return proc
 
 
 def run_cli(*args: str, stdin: str, env_extra: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -2,11 +2,8 @@
 
 import os
 import signal
-import subprocess
-import sys
-import time
 
-from tests.conftest import ROOT, TEST_KEY, run_cli
+from tests.conftest import TEST_KEY, cli_until, run_cli
 from tests.loopback_api import http_error, reply
 
 
@@ -75,14 +72,7 @@ def test_bad_settings_and_missing_model_fail_in_one_line(tmp_path):
 
 def test_ctrl_c_stops_the_reply_keeps_it_and_the_chat_goes_on(api):
     api.queue(reply(" ".join(f"p{i}" for i in range(300)), delay=0.05))
-    proc = subprocess.Popen([sys.executable, "-m", "chat_core"], cwd=ROOT, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    proc.stdin.write("tell me a lot\n")
-    proc.stdin.flush()
-    seen = ""
-    deadline = time.time() + 30
-    while "p3 " not in seen and time.time() < deadline:
-        seen += proc.stdout.read(1)
+    proc = cli_until("tell me a lot\n", "p3 ")
     os.kill(proc.pid, signal.SIGINT)  # Ctrl-C in the middle of the reply
     out, err = proc.communicate("and now?\n", timeout=60)
     assert proc.returncode == 0

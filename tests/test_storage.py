@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -14,7 +13,7 @@ from chat_core.conversation import COMPLETE, FAILED, STOPPED, Message
 from chat_core.errors import StorageError
 from chat_core.storage import MIGRATIONS, Store
 from chat_core.usage import TurnRecord, Usage
-from tests.conftest import ROOT, TEST_KEY
+from tests.conftest import ROOT, TEST_KEY, cli_until
 from tests.loopback_api import http_error, reply
 
 ODD_TEXTS = [
@@ -122,14 +121,7 @@ def test_a_killed_process_keeps_every_earlier_turn(api, db_url):
     """SIGKILL in the middle of a slow reply: a new process finds all earlier turns intact."""
     api.queue(reply("answer one"), reply("answer two"), reply(" ".join(["slow"] * 400), delay=0.05))
     env = dict(os.environ, CHAT_DATABASE_URL=db_url)
-    proc = subprocess.Popen([sys.executable, "-m", "chat_core"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    proc.stdin.write("question one\nquestion two\nquestion three\n")
-    proc.stdin.flush()
-    seen = ""
-    deadline = time.time() + 60
-    while "slow slow slow" not in seen and time.time() < deadline:
-        seen += proc.stdout.read(1)
+    proc = cli_until("question one\nquestion two\nquestion three\n", "slow slow slow", env=env)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     assert proc.returncode == -signal.SIGKILL
