@@ -153,3 +153,17 @@ def test_a_message_over_the_limit_is_refused_and_kept(api, app, monkeypatch):
     assert "over the 20-character limit" in at.error[0].value
     assert at.code[0].value == "x" * 25
     assert api.requests == []
+
+
+def test_the_database_can_be_named_in_streamlit_secrets(api, isolated):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    url = f"sqlite:///{isolated / 'from-secrets' / 'chat.db'}"
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.secrets["connections"] = {"chat": {"url": url}}
+    at.run()
+    send(at, "kept in the secrets database")
+    stored = Store(url).load(int(at.query_params["c"]))
+    assert [m.text for m in stored.messages] == ["kept in the secrets database", "echo: kept in the secrets database"]
