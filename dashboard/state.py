@@ -58,7 +58,8 @@ def backend_for(name: str, model: str) -> Backend:
     return make_backend(name, model or DEFAULT_MODEL, load_local=local_model)
 
 
-def _open(conversation_id: int | None) -> ChatSession:
+def open_conversation(conversation_id: int | None) -> ChatSession:
+    """Switch this browser session to a stored conversation (None, or one that is gone: a new one)."""
     settings = base_settings()
     db = store(settings.database_url)
     chat = None
@@ -84,12 +85,8 @@ def current_chat() -> ChatSession:
         wanted = st.query_params.get("c")
         settings = base_settings()
         conversation_id = int(wanted) if wanted and wanted.isdigit() else store(settings.database_url).latest_id()
-        return _open(conversation_id)
+        return open_conversation(conversation_id)
     except errors.ChatError as exc:
         st.error(exc.message)
         st.stop()
 
-
-def open_conversation(conversation_id: int | None) -> ChatSession:
-    """Switch this browser session to a stored conversation (None: a new one)."""
-    return _open(conversation_id)
