@@ -49,9 +49,10 @@ def conversation_picker() -> None:
         st.text_input("Title", value=current.title if current else "", key=f"chat_title_{cid}", max_chars=200,
                       on_change=lambda: db.rename(cid, _value(f"chat_title_{cid}")))
         name = current.title if current else "conversation"
-        st.download_button("Export Markdown", to_markdown(chat, name), file_name=f"chat-{cid}.md",
+        # Built only when clicked, not on every rerun.
+        st.download_button("Export Markdown", lambda: to_markdown(chat, name), file_name=f"chat-{cid}.md",
                            mime="text/markdown", key="chat_export_md", on_click="ignore")
-        st.download_button("Export JSON", to_json(chat, name), file_name=f"chat-{cid}.json",
+        st.download_button("Export JSON", lambda: to_json(chat, name), file_name=f"chat-{cid}.json",
                            mime="application/json", key="chat_export_json", on_click="ignore")
         if st.checkbox("Delete this conversation", key=f"chat_delete_ask_{cid}"):
             st.button("Yes, delete it for good", type="primary", key="chat_delete_yes", on_click=delete_current)

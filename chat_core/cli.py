@@ -14,6 +14,7 @@ from typing import TextIO
 from . import errors
 from .backends import make_backend
 from .config import Settings, settings_from_env
+from .conversation import window_label
 from .session import ChatSession
 from .storage import Store
 from .usage import format_cost
@@ -37,10 +38,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="continue a stored conversation (the most recent without an ID)")
     parser.add_argument("--list", action="store_true", help="list stored conversations and exit")
     return parser.parse_args(argv)
-
-
-def window_label(window: int) -> str:
-    return "all exchanges" if window == 0 else f"the last {window} exchange{'s' if window != 1 else ''}"
 
 
 class Terminal:

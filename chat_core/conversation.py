@@ -78,6 +78,11 @@ def window_indices(history: Sequence[Message], window: int) -> set[int]:
     return picked
 
 
+def window_label(window: int) -> str:
+    """How a window reads to a user: 0 is every exchange."""
+    return "all exchanges" if window == 0 else f"the last {window} exchange{'s' if window != 1 else ''}"
+
+
 def build_request(history: Sequence[Message], new_text: str, window: int) -> list[Message]:
     """The messages to send for a new user message: the window, then that message.
 

@@ -19,7 +19,7 @@ def to_markdown(chat: ChatSession, title: str = "Conversation") -> str:
             lines += [f"> {message.error}", ""]
     total = chat.totals
     lines.append(
-        f"*{total.turns} turns · {total.usage.input_tokens:,} input and {total.usage.output_tokens:,} output tokens"
+        f"*{total.turns} turn{'s' if total.turns != 1 else ''} · {total.usage.input_tokens:,} input and {total.usage.output_tokens:,} output tokens"
         f" · cost {format_cost(total.cost_usd)}*"
     )
     return "\n".join(lines) + "\n"

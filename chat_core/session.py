@@ -29,8 +29,6 @@ class ChatSession:
         self.records: list[TurnRecord] = records if records is not None else []
         self.store = store
         self.conversation_id = conversation_id
-        # The reply being streamed, so a face can show it after an interruption.
-        self.pending: Reply | None = None
 
     @classmethod
     def start(cls, store, backend: Backend, settings: Settings) -> "ChatSession":
@@ -81,7 +79,6 @@ class ChatSession:
         """Forget every message and usage record of this conversation."""
         self.conversation.clear()
         self.records.clear()
-        self.pending = None
         self._persist("clear_conversation")
 
     def check(self, text: str) -> str | None:
@@ -113,7 +110,6 @@ class ChatSession:
         self.messages.append(user)
         self._persist("add_message", user)
         reply = Reply(self.backend.name, self.backend.model)
-        self.pending = reply
         return self._stream(request, reply, notify)
 
     def _stream(self, request: Sequence[Message], reply: Reply, notify: Notify | None) -> Iterator[str]:
@@ -134,7 +130,6 @@ class ChatSession:
             self._finish(request, reply, status, error)
 
     def _finish(self, request: Sequence[Message], reply: Reply, status: str, error: str | None) -> None:
-        self.pending = None
         message = Message(ASSISTANT, reply.text, status, error)
         self.messages.append(message)
         record = TurnRecord(

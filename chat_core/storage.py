@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from .conversation import Message
 from .errors import StorageError
-from .usage import TurnRecord, Usage
+from .usage import TurnRecord
 
 DEFAULT_TITLE = "New chat"
 TITLE_LENGTH = 60
@@ -241,25 +241,10 @@ class Store:
                 )
             ]
             records = [
-                _record(row._mapping)
+                TurnRecord.from_row(row._mapping)
                 for row in conn.execute(
                     sa.text("SELECT * FROM turns WHERE conversation_id = :id ORDER BY id"), {"id": conversation_id}
                 )
             ]
         return StoredConversation(ConversationInfo(*info), messages, records)
 
-
-def _record(row) -> TurnRecord:
-    return TurnRecord(
-        turn=row["turn"],
-        usage=Usage(row["input_tokens"], row["output_tokens"], row["cache_write_tokens"], row["cache_read_tokens"]),
-        messages_sent=row["messages_sent"],
-        model=row["model"],
-        backend=row["backend"],
-        ttft_s=row["ttft_s"],
-        total_s=row["total_s"],
-        status=row["status"],
-        cost_usd=row["cost_usd"],
-        stop_reason=row["stop_reason"],
-        unwindowed_input_tokens=row["unwindowed_input_tokens"],
-    )

@@ -99,6 +99,14 @@ class TurnRecord:
     # Input tokens this turn would have used with every past exchange sent.
     unwindowed_input_tokens: int | None = None
 
+    @classmethod
+    def from_row(cls, row: Mapping) -> "TurnRecord":
+        """The inverse of `as_row`."""
+        usage = Usage(row["input_tokens"], row["output_tokens"], row["cache_write_tokens"], row["cache_read_tokens"])
+        fields = ("turn", "messages_sent", "model", "backend", "ttft_s", "total_s", "status", "cost_usd",
+                  "stop_reason", "unwindowed_input_tokens")
+        return cls(usage=usage, **{name: row[name] for name in fields})
+
     def as_row(self) -> dict:
         return {
             "turn": self.turn,

@@ -7,13 +7,13 @@ import pandas as pd
 import streamlit as st
 
 from chat_core import format_cost
+from chat_core.conversation import window_label
 from dashboard import state
 
 st.set_page_config(page_title="Tokens per turn", page_icon="📊", layout="wide")
 chat = state.current_chat()
 st.title("📊 Tokens per turn")
-st.caption(f"{chat.backend.label} · window: "
-           f"{'all exchanges' if chat.settings.window == 0 else f'last {chat.settings.window} exchange' + ('s' if chat.settings.window != 1 else '')}")
+st.caption(f"{chat.backend.label} · sending {window_label(chat.settings.window)}")
 
 records = chat.records
 if not records:
