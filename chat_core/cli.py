@@ -2,29 +2,45 @@
 
 Replies stream as they arrive; Ctrl-C stops a reply (the partial text is kept)
 and, at the prompt, ends the chat. Works with piped stdin, one message a line.
+Everything printed is stripped of terminal control characters; undecodable input
+becomes U+FFFD; a closed output pipe (`--list | head -1`) ends it quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
+import os
+import re
 import sys
 from typing import TextIO
 
 from . import errors
-from .backends import make_backend
+from .backends import make_backend, truncation_note
+from .backends.local import LocalBackend
 from .config import Settings, settings_from_env
 from .conversation import window_label
+from .ids import parse_conversation_id, parse_whole_number
 from .session import ChatSession
 from .storage import Store
-from .usage import format_cost
+from .terminal_text import printable
+from .usage import Usage, format_cost
 
 HELP = """Commands:
   /help          this list
-  /clear         forget this conversation and reset the counters
+  /clear         start a new conversation (this one stays stored: --list)
   /window N      send only the last N exchanges (0 = all)
   /system TEXT   change the persona
-  quit, exit     leave (Ctrl-D too; Ctrl-C stops a reply, or leaves at the prompt)"""
+  quit, exit     leave (Ctrl-D too; Ctrl-C stops a reply, or leaves at the prompt)
+  //TEXT         send "/TEXT" as a message (a line starting with /word is a command)"""
+COMMANDS = "/help, /clear, /window N, /system TEXT, /quit"
+QUIT_WORDS = ("quit", "exit", "/quit", "/exit")
+# A command is a slash, a word, then nothing or a space and its argument. Any other
+# line is a message: "/usr/bin/env is missing" or "/ 2" are sent as they are.
+COMMAND = re.compile(r"/([A-Za-z][\w-]*)(?:\s+(.*))?", re.DOTALL)
+# 128 + SIGPIPE: what a shell reports for a program whose reader went away.
+BROKEN_PIPE_STATUS = 141
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -41,52 +57,64 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 class Terminal:
-    """The REPL's output: chat on stdout, notices and errors on stderr."""
+    """The REPL's output: chat on stdout, notices and errors on stderr, control characters stripped."""
 
     def __init__(self, out: TextIO, err: TextIO):
         self.out, self.err = out, err
 
+    def write(self, text: str) -> None:
+        """Part of a line, such as a streamed chunk."""
+        print(printable(text), end="", file=self.out, flush=True)
+
     def say(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        print(printable(text), file=self.out, flush=True)
 
     def warn(self, text: str) -> None:
-        print(f"! {text}", file=self.err, flush=True)
+        print(f"! {printable(text)}", file=self.err, flush=True)
+
+
+def tolerate_bad_text(*streams: TextIO) -> None:
+    """Undecodable input becomes U+FFFD and unencodable output "?", never a traceback."""
+    for stream in streams:
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
+
+
+def token_counts(usage: Usage) -> str:
+    return f"{usage.input_tokens:,} input + {usage.output_tokens:,} output tokens"
 
 
 def usage_line(session: ChatSession) -> str:
+    """One line: the backend, this turn's tokens, and the session's tokens and cost."""
     record = session.records[-1]
     total = session.totals
-    return (
-        f"[{record.backend} · {record.model} | {record.usage.input_tokens:,} in · {record.usage.output_tokens:,} out"
-        f" | session {total.usage.input_tokens:,} in · {total.usage.output_tokens:,} out"
-        f" | cost {format_cost(total.cost_usd)}]"
-    )
+    cost = format_cost(total.cost_usd) if total.cost_usd is not None else "cost unknown"
+    return (f"[{record.backend} · {record.model} | this turn: {token_counts(record.usage)}"
+            f" | session: {token_counts(total.usage)}, {cost}]")
 
 
-def command(session: ChatSession, line: str, term: Terminal) -> bool:
-    """Run a /command; False when the line is not one."""
-    name, _, arg = line.strip().partition(" ")
-    arg = arg.strip()
-    if name == "/help":
+def command(session: ChatSession, name: str, arg: str, term: Terminal) -> None:
+    """Run the command /name with its argument; an unknown name gets the list."""
+    if name == "help":
         term.say(HELP)
-    elif name == "/clear":
-        session.clear()
-        term.say("Cleared: new conversation, counters at zero.")
-    elif name == "/window":
-        if not arg.isdigit():
+    elif name == "clear":
+        session.new_conversation()
+        term.say("New conversation, counters at zero; the last one stays stored (see --list).")
+    elif name == "window":
+        window = parse_whole_number(arg)
+        if window is None:
             term.warn(f"/window takes a whole number of exchanges (0 = all); it is now {session.settings.window}.")
         else:
-            session.update(window=int(arg))
+            session.update(window=window)
             term.say(f"Window: sending {window_label(session.settings.window)}.")
-    elif name == "/system":
+    elif name == "system":
         if not arg:
             term.say(f"Persona: {session.settings.system}")
         else:
             session.update(system=arg)
             term.say("Persona changed.")
     else:
-        return False
-    return True
+        term.warn(f"Unknown command /{name}, not sent. Commands: {COMMANDS}; //TEXT sends /TEXT as a message.")
 
 
 def turn(session: ChatSession, text: str, term: Terminal) -> None:
@@ -98,7 +126,7 @@ def turn(session: ChatSession, text: str, term: Terminal) -> None:
         return
     try:
         for chunk in chunks:
-            print(chunk, end="", file=term.out, flush=True)
+            term.write(chunk)
         term.say("")
     except KeyboardInterrupt:
         term.say("")
@@ -109,9 +137,27 @@ def turn(session: ChatSession, text: str, term: Terminal) -> None:
         term.warn(exc.message)
     finally:
         chunks.close()
-    if session.records[-1].stop_reason == "max_tokens":
-        term.warn(f"The reply reached the {session.settings.max_tokens}-token limit; raise it with --max-tokens.")
+    record, reply = session.records[-1], session.messages[-1]
+    if record.stop_reason == "max_tokens":
+        term.warn(truncation_note(record.backend, session.settings.max_tokens))
+    if reply.unsaved:
+        term.warn(f"Not saved: {reply.unsaved}")
     term.say(usage_line(session))
+
+
+def handle(session: ChatSession, line: str, term: Terminal) -> bool:
+    """Act on one line of input: a command, a message, or nothing; False to leave."""
+    text = line.strip()
+    if text.lower() in QUIT_WORDS:
+        return False
+    match = COMMAND.fullmatch(text)
+    if match:
+        command(session, match[1].lower(), (match[2] or "").strip(), term)
+    elif text.startswith("//"):
+        turn(session, line.lstrip()[1:], term)
+    elif text:
+        turn(session, line, term)
+    return True
 
 
 def repl(session: ChatSession, stdin: TextIO, term: Terminal) -> None:
@@ -129,13 +175,8 @@ def repl(session: ChatSession, stdin: TextIO, term: Terminal) -> None:
             if interactive:
                 term.say("")  # end the prompt's line
             return
-        if line.strip().lower() in ("quit", "exit", "/quit", "/exit"):
+        if not handle(session, line, term):
             return
-        if line.startswith("/") and command(session, line, term):
-            continue
-        if not line.strip():
-            continue
-        turn(session, line, term)
 
 
 def list_conversations(store: Store, term: Terminal) -> None:
@@ -147,23 +188,52 @@ def list_conversations(store: Store, term: Terminal) -> None:
         term.say(f"{c.id:>5}  {when}  {c.backend} · {c.model}  {c.title}")
 
 
+def not_found(resume: str) -> errors.ConfigError:
+    if resume == "last":
+        return errors.ConfigError("There is no stored conversation to resume yet.")
+    return errors.ConfigError(f"conversation {resume} not found: see them with --list")
+
+
 def build_session(settings: Settings, store: Store, resume: str | None, term: Terminal) -> ChatSession:
+    """A new conversation, or the stored one that `resume` names ("last": the latest)."""
+    conversation_id = None
+    if resume is not None:
+        conversation_id = store.latest_id() if resume == "last" else parse_conversation_id(resume)
+        if conversation_id is None:
+            raise not_found(resume)
     if settings.backend == "local":
         term.warn("Loading the local model…")
     backend = make_backend(settings.backend, settings.model)
-    if resume is None:
+    if isinstance(backend, LocalBackend):
+        backend.ensure_loaded()  # a missing or broken model file is reported before the chat starts
+    if conversation_id is None:
         return ChatSession.start(store, backend, settings)
-    conversation_id = store.latest_id() if resume == "last" else int(resume) if resume.isdigit() else None
-    chat = ChatSession.resume(store, conversation_id, backend, settings) if conversation_id else None
+    chat = ChatSession.resume(store, conversation_id, backend, settings)
     if chat is None:
-        raise errors.ConfigError(f"No stored conversation {resume!r}: see them with --list.")
+        raise not_found(resume)
     return chat
 
 
 def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
+    """Run the terminal chat; the exit status. A reader that goes away ends it quietly."""
+    try:
+        status = run(argv, stdin)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # Python's advice for SIGPIPE: point the dead streams at /dev/null so the
+        # flush at exit cannot fail again, and leave without a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, sys.stderr.fileno())
+        return BROKEN_PIPE_STATUS
+
+
+def run(argv: list[str] | None, stdin: TextIO | None) -> int:
     args = parse_args(argv)
-    term = Terminal(sys.stdout, sys.stderr)
     stdin = stdin or sys.stdin
+    tolerate_bad_text(stdin, sys.stdout, sys.stderr)
+    term = Terminal(sys.stdout, sys.stderr)
     try:
         settings = settings_from_env(
             backend=args.backend, model=args.model, system=args.system, window=args.window, max_tokens=args.max_tokens

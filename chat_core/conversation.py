@@ -25,10 +25,31 @@ class Message:
     text: str
     status: str = COMPLETE
     error: str | None = None
+    id: int | None = None  # the store's id; None until saved
+    reply_to: int | None = None  # a reply: the id of the user message it answers
+    unsaved: str | None = None  # why the store could not keep it (shown beside it)
 
     @property
     def sendable(self) -> bool:
         return bool(self.text.strip())
+
+
+def thread_order(messages: Sequence[Message]) -> list[Message]:
+    """Messages in the order a reader follows them: each reply right after the
+    message it answers, even when another tab wrote in between."""
+    replies: dict[int, list[Message]] = {}
+    for message in messages:
+        if message.role == ASSISTANT and message.reply_to is not None:
+            replies.setdefault(message.reply_to, []).append(message)
+    ordered: list[Message] = []
+    for message in messages:
+        if message.role == ASSISTANT and message.reply_to is not None:
+            continue
+        ordered.append(message)
+        ordered.extend(replies.pop(message.id, []) if message.id is not None else [])
+    for orphans in replies.values():  # replies whose question is gone: keep them, at the end
+        ordered.extend(orphans)
+    return ordered
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,12 @@
 """A chat session: one conversation, its usage records, a live backend, and the
 turn loop that both faces drive. No UI here: `send` returns a generator of text
-chunks that a face prints or hands to `st.write_stream`."""
+chunks that a face prints or hands to `st.write_stream`.
+
+The store is the truth. A new chat is stored with its first message; before
+each request the session reloads the conversation when another view wrote to
+it, so what is sent is built from what is stored. A write the store refuses
+leaves the message in memory, marked `unsaved` with the reason, never lost.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from . import errors
 from .backends.base import Backend, Notify, Reply
 from .config import Settings
 from .conversation import ASSISTANT, COMPLETE, FAILED, STOPPED, USER, Conversation, Message
+from .storage import LOCAL_OWNER, title_from
 from .usage import Totals, TurnRecord, cost, price_for, totals
 
 
@@ -22,6 +29,8 @@ class ChatSession:
         records: list[TurnRecord] | None = None,
         store=None,
         conversation_id: int | None = None,
+        owner: str = LOCAL_OWNER,
+        title: str | None = None,
     ):
         self.backend = backend
         self.settings = settings
@@ -29,29 +38,36 @@ class ChatSession:
         self.records: list[TurnRecord] = records if records is not None else []
         self.store = store
         self.conversation_id = conversation_id
+        self.owner = owner
+        self.title = title  # None until stored
+        self._seen = self.last_saved_id()
 
     @classmethod
-    def start(cls, store, backend: Backend, settings: Settings) -> "ChatSession":
-        """A new stored conversation."""
-        conversation_id = store.create_conversation(settings.system, settings.window, backend.name, backend.model)
-        return cls(backend, settings, store=store, conversation_id=conversation_id)
+    def start(cls, store, backend: Backend, settings: Settings, owner: str = LOCAL_OWNER) -> "ChatSession":
+        """A new conversation: stored with its first message, not before."""
+        return cls(backend, settings, store=store, owner=owner)
 
     @classmethod
-    def resume(cls, store, conversation_id: int, backend: Backend, settings: Settings) -> "ChatSession | None":
-        """A stored conversation with its messages and usage, or None if it is gone."""
-        stored = store.load(conversation_id)
+    def resume(cls, store, conversation_id: int, backend: Backend, settings: Settings,
+               owner: str = LOCAL_OWNER) -> "ChatSession | None":
+        """A stored conversation of `owner`'s with its messages and usage, or None if there is none."""
+        stored = store.load(conversation_id, owner)
         if stored is None:
             return None
         info = stored.info
         settings = settings.with_(system=info.system, window=info.window, backend=backend.name, model=backend.model)
         conversation = Conversation(info.system, stored.messages)
-        return cls(backend, settings, conversation, stored.records, store, conversation_id)
+        return cls(backend, settings, conversation, stored.records, store, conversation_id, owner, info.title)
 
     # -- reading -------------------------------------------------------------
 
     @property
     def messages(self) -> list[Message]:
         return self.conversation.messages
+
+    @property
+    def stored(self) -> bool:
+        return self.conversation_id is not None
 
     @property
     def totals(self) -> Totals:
@@ -61,6 +77,40 @@ class ChatSession:
         """Indices of past messages that the next request will carry."""
         return self.conversation.in_window(self.settings.window)
 
+    def last_saved_id(self) -> int | None:
+        """The newest stored message this session holds."""
+        return max((m.id for m in self.messages if m.id is not None), default=None)
+
+    def record_for(self, message: Message) -> TurnRecord | None:
+        """The usage record of a reply."""
+        if message.id is None:
+            return None
+        return next((r for r in self.records if r.message_id == message.id), None)
+
+    def refresh(self) -> bool:
+        """Reload the conversation from the store; False when it is gone (deleted elsewhere).
+
+        Messages the store refused stay, at the end, marked unsaved."""
+        if self.store is None or self.conversation_id is None:
+            return True
+        stored = self.store.load(self.conversation_id, self.owner)
+        if stored is None:
+            return False
+        unsaved = [m for m in self.messages if m.unsaved]
+        self.conversation.messages = stored.messages + unsaved
+        self.conversation.system = stored.info.system
+        self.records = stored.records
+        self.title = stored.info.title
+        self.settings = self.settings.with_(system=stored.info.system, window=stored.info.window)
+        self._seen = self.last_saved_id()
+        return True
+
+    def changed_elsewhere(self) -> bool:
+        """True when another view wrote to this conversation since this one last read it."""
+        if self.store is None or self.conversation_id is None:
+            return False
+        return self.store.last_message_id(self.conversation_id) != self._seen
+
     # -- changing ------------------------------------------------------------
 
     def update(self, **changes) -> None:
@@ -68,18 +118,20 @@ class ChatSession:
         self.settings = self.settings.with_(**changes)
         if "system" in changes:
             self.conversation.system = self.settings.system
-        self._persist("update_conversation", system=self.settings.system, window=self.settings.window)
+        self._persist(system=self.settings.system, window=self.settings.window)
 
     def switch_backend(self, backend: Backend) -> None:
         self.backend = backend
         self.settings = self.settings.with_(backend=backend.name, model=backend.model)
-        self._persist("update_conversation", backend=backend.name, model=backend.model)
+        self._persist(backend=backend.name, model=backend.model)
 
-    def clear(self) -> None:
-        """Forget every message and usage record of this conversation."""
-        self.conversation.clear()
-        self.records.clear()
-        self._persist("clear_conversation")
+    def new_conversation(self) -> None:
+        """Start over in a new conversation with the same settings; the old one stays stored."""
+        self.conversation = Conversation(self.settings.system)
+        self.records = []
+        self.conversation_id = None
+        self.title = None
+        self._seen = None
 
     def check(self, text: str) -> str | None:
         """The text to send, None for blank input (ignored); raises InputTooLongError.
@@ -96,23 +148,32 @@ class ChatSession:
         return text
 
     def send(self, text: str, notify: Notify | None = None) -> Iterator[str]:
-        """Record the user's message and return the reply's chunk generator.
+        """Save the user's message and return the reply's chunk generator.
 
-        However the generator ends (finished, failed, closed by a stop, or
-        interrupted), the reply is recorded with its status and usage.
-        Raises InputTooLongError or ValueError before recording anything.
+        The request is built from what is stored (reloaded first if another
+        view wrote since). However the generator ends (finished, failed, closed
+        by a stop, or interrupted), the reply is saved with its status and usage.
+        Raises InputTooLongError or ValueError before anything is saved, and
+        StorageError when the message cannot be saved (nothing is sent then).
         """
         text = self.check(text)
         if text is None:
             raise ValueError("the message is empty")
+        if self.changed_elsewhere() and not self.refresh():
+            raise errors.StorageError("This conversation was deleted (in another tab?): start a new chat to send it.")
         request = self.conversation.request_for(text, self.settings.window)
         user = Message(USER, text)
+        if self.store is not None:
+            new = dict(system=self.settings.system, window=self.settings.window,
+                       backend=self.backend.name, model=self.backend.model)
+            self.conversation_id, user.id = self.store.add_user_message(self.conversation_id, user, self.owner, new)
+            self.title = self.title or title_from(text)
+            self._seen = user.id
         self.messages.append(user)
-        self._persist("add_message", user)
         reply = Reply(self.backend.name, self.backend.model)
-        return self._stream(request, reply, notify)
+        return self._stream(request, user, reply, notify)
 
-    def _stream(self, request: Sequence[Message], reply: Reply, notify: Notify | None) -> Iterator[str]:
+    def _stream(self, request: Sequence[Message], user: Message, reply: Reply, notify: Notify | None) -> Iterator[str]:
         status, error = STOPPED, None
         try:
             yield from self.backend.stream(
@@ -127,11 +188,10 @@ class ChatSession:
             raise
         finally:
             # GeneratorExit (a stop) and KeyboardInterrupt leave status STOPPED.
-            self._finish(request, reply, status, error)
+            self._finish(request, user, reply, status, error)
 
-    def _finish(self, request: Sequence[Message], reply: Reply, status: str, error: str | None) -> None:
-        message = Message(ASSISTANT, reply.text, status, error)
-        self.messages.append(message)
+    def _finish(self, request: Sequence[Message], user: Message, reply: Reply, status: str, error: str | None) -> None:
+        message = Message(ASSISTANT, reply.text, status, error, reply_to=user.id)
         record = TurnRecord(
             turn=len(self.records) + 1,
             usage=reply.usage,
@@ -145,9 +205,14 @@ class ChatSession:
             stop_reason=reply.stop_reason,
             unwindowed_input_tokens=self._unwindowed_estimate(request, reply),
         )
+        if self.store is not None and user.id is not None:
+            try:
+                message.id, record.turn = self.store.add_reply(self.conversation_id, message, record)
+                record.message_id = self._seen = message.id
+            except errors.StorageError as exc:
+                message.unsaved = exc.message
+        self.messages.append(message)
         self.records.append(record)
-        self._persist("add_message", message)
-        self._persist("add_turn", record)
 
     def _unwindowed_estimate(self, request: Sequence[Message], reply: Reply) -> int | None:
         """Input tokens this turn would have cost with no window: the tokens
@@ -162,6 +227,6 @@ class ChatSession:
         all_chars = system + sum(len(m.text) for m in history if m.sendable)
         return round(sent_tokens * all_chars / max(sent_chars, 1))
 
-    def _persist(self, method: str, *args, **kwargs) -> None:
+    def _persist(self, **fields) -> None:
         if self.store is not None and self.conversation_id is not None:
-            getattr(self.store, method)(self.conversation_id, *args, **kwargs)
+            self.store.update_conversation(self.conversation_id, self.owner, **fields)

@@ -2,25 +2,33 @@
 (WAL, so several tabs write safely), any SQLAlchemy URL (PostgreSQL) instead.
 
 Each write commits at once: a user message is saved before its request goes
-out, a reply when it ends, so a killed process loses at most the reply it was
-writing. The schema is built by numbered, append-only migrations. No
-credential is ever stored.
+out, a reply (with its usage record) when it ends, so a killed process loses at
+most the reply it was writing. Each reply names the message it answers, and
+turn numbers are handed out by the database, so two tabs writing to one
+conversation never mix up their exchanges. Every conversation has an owner; a
+caller sees only its owner's conversations. The schema is built by numbered,
+append-only migrations. No credential is ever stored, and every database
+failure comes out as one `StorageError` line.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from .conversation import Message
+from .conversation import ASSISTANT, Message, thread_order
 from .errors import StorageError
 from .usage import TurnRecord
 
 DEFAULT_TITLE = "New chat"
 TITLE_LENGTH = 60
+LOCAL_OWNER = "local"  # this machine's user: terminal chats and a dashboard without sign-in
 
 # Append only: never edit a migration that has shipped; add the next number.
 # {id} and {float} are filled per dialect.
@@ -63,12 +71,31 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             unwindowed_input_tokens INTEGER)""",
         "CREATE INDEX turns_by_conversation ON turns (conversation_id, id)",
     ]),
+    # Each reply names the user message it answers and its turn names the reply;
+    # turn numbers are unique per conversation.
+    (2, [
+        "ALTER TABLE messages ADD COLUMN reply_to INTEGER REFERENCES messages(id) ON DELETE CASCADE",
+        """UPDATE messages SET reply_to = (
+            SELECT MAX(u.id) FROM messages u
+            WHERE u.conversation_id = messages.conversation_id AND u.role = 'user' AND u.id < messages.id)
+           WHERE role = 'assistant'""",
+        """UPDATE turns SET turn = (
+            SELECT COUNT(*) FROM turns t WHERE t.conversation_id = turns.conversation_id AND t.id <= turns.id)""",
+        "CREATE UNIQUE INDEX turns_unique ON turns (conversation_id, turn)",
+        "ALTER TABLE turns ADD COLUMN message_id INTEGER",
+    ]),
+    # Every conversation has an owner: an OIDC issuer and subject, or this machine's user.
+    (3, [
+        f"ALTER TABLE conversations ADD COLUMN owner TEXT NOT NULL DEFAULT '{LOCAL_OWNER}'",
+        "CREATE INDEX conversations_by_owner ON conversations (owner, updated_at)",
+    ]),
 ]
 
 _DIALECT_TYPES = {
     "sqlite": {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "float": "REAL"},
     "postgresql": {"id": "SERIAL PRIMARY KEY", "float": "DOUBLE PRECISION"},
 }
+_INFO_COLUMNS = "id, title, system, window_size, backend, model, created_at, updated_at"
 
 
 @dataclass
@@ -90,38 +117,89 @@ class StoredConversation:
     records: list[TurnRecord]
 
 
+def title_from(text: str) -> str:
+    """A conversation's title from its first message."""
+    return " ".join(text.split())[:TITLE_LENGTH] or DEFAULT_TITLE
+
+
+def sqlite_path(url: str) -> Path | None:
+    return Path(url.removeprefix("sqlite:///")).expanduser() if url.startswith("sqlite:///") else None
+
+
 def make_engine(url: str) -> sa.Engine:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+    path = sqlite_path(url)
+    if path is None:
+        return sa.create_engine(url, pool_pre_ping=True)
+    # Only the owner reads the chats: a private folder and file.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        path.touch(mode=0o600)
+    engine = sa.create_engine(url, connect_args={"timeout": 30})
 
-        @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
+    @sa.event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
 
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+def _guarded(method):
+    """Every database failure leaves the store as one `StorageError` line."""
+
+    @functools.wraps(method)
+    def run(self: "Store", *args, **kwargs):
+        self._check_file()
+        try:
+            return method(self, *args, **kwargs)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(self.explain(exc)) from None
+
+    return run
 
 
 class Store:
     def __init__(self, url: str):
-        self.engine = make_engine(url)
+        self.path = sqlite_path(url)
+        try:
+            self.engine = make_engine(url)
+        except OSError as exc:
+            raise StorageError(f"Could not create the database file {self.path} ({exc.strerror}): "
+                               "check CHAT_DATA_DIR and its permissions.") from None
         # For messages: never the password.
         self.url = self.engine.url.render_as_string(hide_password=True)
-        try:
-            self.migrate()
-        except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(
-                f"Could not open the database {self.url} ({type(exc.orig or exc).__name__}): "
-                "check CHAT_DATABASE_URL and that the server is running."
-            ) from None
+        self.migrate()
+
+    def explain(self, exc: sa.exc.SQLAlchemyError) -> str:
+        """One line for a database failure: what happened and what to do. Never SQL or message text."""
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0].lower()
+        if self.path is not None:
+            if "not a database" in reason or "malformed" in reason:
+                return (f"The database file {self.path} is unreadable (damaged, or not a SQLite file): "
+                        "move it aside and restart to begin a new one.")
+            if "readonly" in reason or "read-only" in reason:
+                return (f"The database file {self.path} is read-only, so nothing new can be saved: "
+                        "fix its permissions (or CHAT_DATA_DIR) and send again.")
+            if "unable to open" in reason:
+                return f"Could not open the database file {self.path}: check CHAT_DATA_DIR and its permissions."
+            if "locked" in reason:
+                return f"The database file {self.path} is busy (locked by another program): try again in a moment."
+        name = type(getattr(exc, "orig", None) or exc).__name__
+        return (f"Could not open the database {self.url} ({name}): check CHAT_DATABASE_URL "
+                "and that the server is running, then try again.")
+
+    def _check_file(self) -> None:
+        """SQLite keeps writing to a file deleted under it, and loses everything: notice instead."""
+        if self.path is not None and not self.path.exists():
+            raise StorageError(f"The database file {self.path} was deleted while the app was running: "
+                               "restart to begin a new one (or put the file back).")
 
     # -- schema --------------------------------------------------------------
 
+    @_guarded
     def migrate(self) -> int:
         """Apply the migrations this database lacks; return its version."""
         types = _DIALECT_TYPES.get(self.engine.dialect.name, _DIALECT_TYPES["postgresql"])
@@ -138,113 +216,159 @@ class Store:
                     conn.execute(sa.text(statement.format(**types)))
                 conn.execute(sa.text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": number})
                 version = number
+        if self.path is not None:
+            os.chmod(self.path, 0o600)  # a file made before this rule, too
         return version
 
     # -- conversations -------------------------------------------------------
 
-    def create_conversation(self, system: str, window: int, backend: str, model: str, title: str = DEFAULT_TITLE) -> int:
-        now = time.time()
+    @_guarded
+    def create_conversation(self, system: str, window: int, backend: str, model: str, title: str = DEFAULT_TITLE,
+                            owner: str = LOCAL_OWNER) -> int:
         with self.engine.begin() as conn:
-            return conn.execute(
-                sa.text(
-                    "INSERT INTO conversations (title, system, window_size, backend, model, created_at, updated_at) "
-                    "VALUES (:title, :system, :window, :backend, :model, :now, :now) RETURNING id"
-                ),
-                {"title": title, "system": system, "window": window, "backend": backend, "model": model, "now": now},
-            ).scalar_one()
+            return self._create(conn, system, window, backend, model, title, owner)
+
+    @staticmethod
+    def _create(conn, system, window, backend, model, title, owner) -> int:
+        now = time.time()
+        return conn.execute(
+            sa.text(
+                "INSERT INTO conversations (title, system, window_size, backend, model, created_at, updated_at, owner) "
+                "VALUES (:title, :system, :window, :backend, :model, :now, :now, :owner) RETURNING id"
+            ),
+            {"title": title, "system": system, "window": window, "backend": backend, "model": model, "now": now,
+             "owner": owner},
+        ).scalar_one()
 
     _COLUMNS = {"title": "title", "system": "system", "window": "window_size", "backend": "backend", "model": "model"}
 
-    def update_conversation(self, conversation_id: int, **fields) -> None:
+    @_guarded
+    def update_conversation(self, conversation_id: int, owner: str = LOCAL_OWNER, **fields) -> None:
         sets = ", ".join(f"{self._COLUMNS[name]} = :{name}" for name in fields)
         with self.engine.begin() as conn:
             conn.execute(
-                sa.text(f"UPDATE conversations SET {sets}, updated_at = :now WHERE id = :id"),
-                {**fields, "now": time.time(), "id": conversation_id},
+                sa.text(f"UPDATE conversations SET {sets}, updated_at = :now WHERE id = :id AND owner = :owner"),
+                {**fields, "now": time.time(), "id": conversation_id, "owner": owner},
             )
 
-    def rename(self, conversation_id: int, title: str) -> None:
-        self.update_conversation(conversation_id, title=title.strip()[:200] or DEFAULT_TITLE)
+    def rename(self, conversation_id: int, title: str, owner: str = LOCAL_OWNER) -> None:
+        self.update_conversation(conversation_id, owner, title=" ".join(title.split())[:200] or DEFAULT_TITLE)
 
-    def delete_conversation(self, conversation_id: int) -> None:
+    @_guarded
+    def delete_conversation(self, conversation_id: int, owner: str = LOCAL_OWNER) -> None:
         with self.engine.begin() as conn:
-            for table in ("messages", "turns", "conversations"):
+            if conn.execute(sa.text("SELECT 1 FROM conversations WHERE id = :id AND owner = :owner"),
+                            {"id": conversation_id, "owner": owner}).first() is None:
+                return
+            for table in ("turns", "messages", "conversations"):
                 column = "id" if table == "conversations" else "conversation_id"
                 conn.execute(sa.text(f"DELETE FROM {table} WHERE {column} = :id"), {"id": conversation_id})
 
-    def clear_conversation(self, conversation_id: int) -> None:
-        with self.engine.begin() as conn:
-            for table in ("messages", "turns"):
-                conn.execute(sa.text(f"DELETE FROM {table} WHERE conversation_id = :id"), {"id": conversation_id})
-            conn.execute(sa.text("UPDATE conversations SET updated_at = :now WHERE id = :id"),
-                         {"now": time.time(), "id": conversation_id})
-
-    def list_conversations(self) -> list[ConversationInfo]:
+    @_guarded
+    def list_conversations(self, owner: str = LOCAL_OWNER) -> list[ConversationInfo]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.text(
-                "SELECT id, title, system, window_size, backend, model, created_at, updated_at "
-                "FROM conversations ORDER BY updated_at DESC, id DESC"
-            )).all()
+                f"SELECT {_INFO_COLUMNS} FROM conversations WHERE owner = :owner ORDER BY updated_at DESC, id DESC"
+            ), {"owner": owner}).all()
         return [ConversationInfo(*row) for row in rows]
 
-    def latest_id(self) -> int | None:
+    @_guarded
+    def latest_id(self, owner: str = LOCAL_OWNER) -> int | None:
         with self.engine.connect() as conn:
-            return conn.execute(sa.text("SELECT id FROM conversations ORDER BY updated_at DESC, id DESC LIMIT 1")).scalar()
+            return conn.execute(sa.text(
+                "SELECT id FROM conversations WHERE owner = :owner ORDER BY updated_at DESC, id DESC LIMIT 1"
+            ), {"owner": owner}).scalar()
 
     # -- messages and turns --------------------------------------------------
 
-    def add_message(self, conversation_id: int, message: Message) -> None:
+    @_guarded
+    def add_user_message(self, conversation_id: int | None, message: Message, owner: str = LOCAL_OWNER,
+                         new: dict | None = None) -> tuple[int, int]:
+        """Save a user message; returns (conversation id, message id).
+
+        With `conversation_id` None, the conversation is created in the same
+        transaction from `new` (system, window, backend, model): a conversation
+        is stored when its first message is."""
         now = time.time()
         with self.engine.begin() as conn:
+            if conversation_id is None:
+                conversation_id = self._create(conn, title=title_from(message.text), owner=owner, **(new or {}))
+            elif conn.execute(sa.text("SELECT 1 FROM conversations WHERE id = :id AND owner = :owner"),
+                              {"id": conversation_id, "owner": owner}).first() is None:
+                raise StorageError("This conversation was deleted (in another tab?): your message is kept below; "
+                                   "start a new chat to send it.")
+            message_id = self._insert(conn, conversation_id, message, now)
             conn.execute(
-                sa.text(
-                    "INSERT INTO messages (conversation_id, role, text, status, error, created_at) "
-                    "VALUES (:cid, :role, :text, :status, :error, :now)"
-                ),
-                {"cid": conversation_id, "role": message.role, "text": message.text, "status": message.status,
-                 "error": message.error, "now": now},
+                sa.text("UPDATE conversations SET updated_at = :now, "
+                        "title = CASE WHEN title = :default THEN :title ELSE title END WHERE id = :cid"),
+                {"now": now, "cid": conversation_id, "default": DEFAULT_TITLE, "title": title_from(message.text)},
             )
-            conn.execute(sa.text("UPDATE conversations SET updated_at = :now WHERE id = :cid"),
-                         {"now": now, "cid": conversation_id})
-            if message.role == "user":  # the first user message names the conversation
-                conn.execute(
-                    sa.text("UPDATE conversations SET title = :title WHERE id = :cid AND title = :default"),
-                    {"title": " ".join(message.text.split())[:TITLE_LENGTH] or DEFAULT_TITLE,
-                     "cid": conversation_id, "default": DEFAULT_TITLE},
-                )
+        return conversation_id, message_id
 
-    def add_turn(self, conversation_id: int, record: TurnRecord) -> None:
-        row = record.as_row()
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO turns (conversation_id, " + ", ".join(row) + ") "
-                    "VALUES (:conversation_id, " + ", ".join(f":{name}" for name in row) + ")"
-                ),
-                {"conversation_id": conversation_id, **row},
-            )
+    @_guarded
+    def add_reply(self, conversation_id: int, message: Message, record: TurnRecord) -> tuple[int, int]:
+        """Save a reply and its usage record together; returns (message id, turn number).
 
-    def load(self, conversation_id: int) -> StoredConversation | None:
+        The turn number is the conversation's next one, taken inside the
+        transaction; two writers at once retry on the unique index."""
+        for attempt in itertools.count():
+            try:
+                with self.engine.begin() as conn:
+                    message_id = self._insert(conn, conversation_id, message, time.time())
+                    turn = conn.execute(sa.text("SELECT COALESCE(MAX(turn), 0) + 1 FROM turns WHERE conversation_id = :cid"),
+                                        {"cid": conversation_id}).scalar_one()
+                    row = {**record.as_row(), "turn": turn, "message_id": message_id}
+                    conn.execute(
+                        sa.text("INSERT INTO turns (conversation_id, " + ", ".join(row) + ") "
+                                "VALUES (:conversation_id, " + ", ".join(f":{name}" for name in row) + ")"),
+                        {"conversation_id": conversation_id, **row},
+                    )
+                return message_id, turn
+            except sa.exc.IntegrityError:
+                if attempt >= 4:
+                    raise
+
+    @staticmethod
+    def _insert(conn, conversation_id: int, message: Message, now: float) -> int:
+        return conn.execute(
+            sa.text(
+                "INSERT INTO messages (conversation_id, role, text, status, error, reply_to, created_at) "
+                "VALUES (:cid, :role, :text, :status, :error, :reply_to, :now) RETURNING id"
+            ),
+            {"cid": conversation_id, "role": message.role, "text": message.text, "status": message.status,
+             "error": message.error, "reply_to": message.reply_to if message.role == ASSISTANT else None, "now": now},
+        ).scalar_one()
+
+    @_guarded
+    def last_message_id(self, conversation_id: int) -> int | None:
+        """The newest message's id: a view compares it with its own to see whether the conversation moved."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text("SELECT MAX(id) FROM messages WHERE conversation_id = :id"),
+                                {"id": conversation_id}).scalar()
+
+    @_guarded
+    def load(self, conversation_id: int, owner: str = LOCAL_OWNER) -> StoredConversation | None:
+        """A conversation of `owner`'s, replies placed after the messages they answer; None if there is none."""
         with self.engine.connect() as conn:
             info = conn.execute(
-                sa.text("SELECT id, title, system, window_size, backend, model, created_at, updated_at "
-                        "FROM conversations WHERE id = :id"),
-                {"id": conversation_id},
+                sa.text(f"SELECT {_INFO_COLUMNS} FROM conversations WHERE id = :id AND owner = :owner"),
+                {"id": conversation_id, "owner": owner},
             ).first()
             if info is None:
                 return None
             messages = [
-                Message(role, text, status, error)
-                for role, text, status, error in conn.execute(
-                    sa.text("SELECT role, text, status, error FROM messages WHERE conversation_id = :id ORDER BY id"),
+                Message(role, text, status, error, id=message_id, reply_to=reply_to)
+                for message_id, role, text, status, error, reply_to in conn.execute(
+                    sa.text("SELECT id, role, text, status, error, reply_to FROM messages "
+                            "WHERE conversation_id = :id ORDER BY id"),
                     {"id": conversation_id},
                 )
             ]
             records = [
                 TurnRecord.from_row(row._mapping)
                 for row in conn.execute(
-                    sa.text("SELECT * FROM turns WHERE conversation_id = :id ORDER BY id"), {"id": conversation_id}
+                    sa.text("SELECT * FROM turns WHERE conversation_id = :id ORDER BY turn"), {"id": conversation_id}
                 )
             ]
-        return StoredConversation(ConversationInfo(*info), messages, records)
+        return StoredConversation(ConversationInfo(*info), thread_order(messages), records)
 

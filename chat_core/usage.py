@@ -45,23 +45,29 @@ def _price_table() -> Mapping:
     return json.loads(resources.files("chat_core").joinpath("prices.json").read_text("utf-8"))
 
 
-def price_for(backend: str, model: str) -> Price | None:
-    """The price of `model`, or None when it is unknown.
-
-    A dated model id ("claude-haiku-4-5-20251001") takes the price of its
-    family name. A free backend (the bundled local model) costs nothing.
-    """
-    table = _price_table()
-    if backend in table["free_backends"]:
-        return Price(0.0, 0.0, 0.0, 0.0)
-    models = table["models"]
+def _model_entry(model: str) -> Mapping | None:
+    """The table's entry for `model`: its own, else its family's for a dated id
+    ("claude-haiku-4-5-20251001" is "claude-haiku-4-5"), else None."""
+    models = _price_table()["models"]
     name = model if model in models else next(
         (known for known in sorted(models, key=len, reverse=True) if model.startswith(known + "-")),
         None,
     )
-    if name is None:
+    return None if name is None else models[name]
+
+
+def price_for(backend: str, model: str) -> Price | None:
+    """The price of `model`, or None when it is unknown.
+
+    A dated model id takes the price of its family name. A free backend (the
+    bundled local model) costs nothing.
+    """
+    table = _price_table()
+    if backend in table["free_backends"]:
+        return Price(0.0, 0.0, 0.0, 0.0)
+    base = _model_entry(model)
+    if base is None:
         return None
-    base = models[name]
     return Price(
         input=base["input"],
         output=base["output"],
@@ -70,16 +76,39 @@ def price_for(backend: str, model: str) -> Price | None:
     )
 
 
-def cost(usage: Usage, price: Price | None) -> float | None:
-    """USD for `usage` at `price`; None (unknown, never 0) without a price."""
+def min_cacheable_tokens(model: str) -> int:
+    """The shortest prompt prefix `model` caches, in tokens (a shorter one is
+    billed at the plain input price); 0 for a model the table does not know."""
+    base = _model_entry(model)
+    return 0 if base is None else base["min_cache_tokens"]
+
+
+def input_cost(usage: Usage, price: Price | None) -> float | None:
+    """USD for the input side of `usage`: uncached input, cache writes and cache reads."""
     if price is None:
         return None
     return (
         usage.input_tokens * price.input
-        + usage.output_tokens * price.output
         + usage.cache_write_tokens * price.cache_write
         + usage.cache_read_tokens * price.cache_read
     ) / 1_000_000
+
+
+def cost(usage: Usage, price: Price | None) -> float | None:
+    """USD for `usage` at `price`; None (unknown, never 0) without a price."""
+    if price is None:
+        return None
+    return input_cost(usage, price) + usage.output_tokens * price.output / 1_000_000
+
+
+def uncached(usage: Usage) -> Usage:
+    """The same turn had nothing been cached: every prompt token is plain input."""
+    return Usage(usage.all_input_tokens, usage.output_tokens)
+
+
+def cost_without_cache(usage: Usage, price: Price | None) -> float | None:
+    """What `usage` would have cost with no prompt caching (computed, not billed)."""
+    return cost(uncached(usage), price)
 
 
 @dataclass
@@ -98,13 +127,14 @@ class TurnRecord:
     stop_reason: str | None = None
     # Input tokens this turn would have used with every past exchange sent.
     unwindowed_input_tokens: int | None = None
+    message_id: int | None = None  # the reply this turn produced, once stored
 
     @classmethod
     def from_row(cls, row: Mapping) -> "TurnRecord":
         """The inverse of `as_row`."""
         usage = Usage(row["input_tokens"], row["output_tokens"], row["cache_write_tokens"], row["cache_read_tokens"])
         fields = ("turn", "messages_sent", "model", "backend", "ttft_s", "total_s", "status", "cost_usd",
-                  "stop_reason", "unwindowed_input_tokens")
+                  "stop_reason", "unwindowed_input_tokens", "message_id")
         return cls(usage=usage, **{name: row[name] for name in fields})
 
     def as_row(self) -> dict:
@@ -123,6 +153,7 @@ class TurnRecord:
             "cost_usd": self.cost_usd,
             "stop_reason": self.stop_reason,
             "unwindowed_input_tokens": self.unwindowed_input_tokens,
+            "message_id": self.message_id,
         }
 
 

@@ -1,18 +1,23 @@
-"""What both dashboard pages share: the heavy resources (built once per server
-process) and this browser session's open conversation."""
+"""What the dashboard's pages share: the heavy resources (built once per server
+process) and this browser session's open conversation, drawn from the store on
+every run so a page never shows something different from what is stored."""
 
 from __future__ import annotations
 
 import os
+import re
+import threading
 
 import streamlit as st
 
 from chat_core import ChatSession, Settings, errors, settings_from_env
 from chat_core.backends import Backend, make_backend
 from chat_core.backends.anthropic_backend import has_credential, make_client
-from chat_core.storage import Store
+from chat_core.ids import parse_conversation_id
+from chat_core.storage import LOCAL_OWNER, Store
 
 CHAT = "chat"  # session_state key of this browser session's ChatSession
+NOTICE = "chat_notice"  # a one-line notice for the next run of the page
 
 
 @st.cache_resource(show_spinner=False)
@@ -25,6 +30,30 @@ def local_model(name: str):
     from chat_core.backends.local import LocalModel
 
     return LocalModel.load(name)
+
+
+def preload_local_model_if_needed() -> None:
+    """Without a key the chat runs on the bundled model: start loading it now."""
+    if not claude_available():
+        _preload_local_model()
+
+
+@st.cache_resource(show_spinner=False)
+def _preload_local_model() -> threading.Thread:
+    """Load the bundled model in the background, once per server process, so the
+    first local reply is as quick as the second. A failure shows, as one line,
+    when a chat first needs the model."""
+    from chat_core.backends.local import DEFAULT_MODEL
+
+    def load() -> None:
+        try:
+            local_model(DEFAULT_MODEL)
+        except errors.ChatError:
+            pass
+
+    thread = threading.Thread(target=load, name="preload-local-model", daemon=True)
+    thread.start()
+    return thread
 
 
 @st.cache_resource(show_spinner=False)
@@ -58,35 +87,87 @@ def backend_for(name: str, model: str) -> Backend:
     return make_backend(name, model or DEFAULT_MODEL, load_local=local_model)
 
 
+def owner() -> str:
+    """Whose conversations this browser session sees."""
+    return LOCAL_OWNER
+
+
+def notice(text: str) -> None:
+    """Show `text` as one line at the top of the next run of the page."""
+    st.session_state[NOTICE] = text
+
+
+def plain(text: str) -> str:
+    """`text` for a Markdown-rendering element, shown exactly as written."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+
+
+def show_notice() -> None:
+    if NOTICE in st.session_state:
+        st.warning(plain(st.session_state.pop(NOTICE)), icon=":material/info:")
+
+
 def open_conversation(conversation_id: int | None) -> ChatSession:
-    """Switch this browser session to a stored conversation (None, or one that is gone: a new one)."""
+    """Switch this browser session to a stored conversation, or to a new unsaved one
+    (None, or an id that is not this user's: then with a one-line notice)."""
     settings = base_settings()
     db = store(settings.database_url)
     chat = None
     if conversation_id is not None:
-        stored = db.load(conversation_id)
+        stored = db.load(conversation_id, owner())
         if stored is not None:
             info = stored.info
-            chat = ChatSession.resume(db, conversation_id, backend_for(info.backend, info.model), settings)
+            chat = ChatSession.resume(db, conversation_id, backend_for(info.backend, info.model), settings, owner())
+        else:
+            notice(f"Conversation {conversation_id} not found: this is a new chat.")
     if chat is None:
-        chat = ChatSession.start(db, backend_for(settings.backend, settings.model), settings)
-    st.query_params["c"] = str(chat.conversation_id)
+        chat = ChatSession.start(db, backend_for(settings.backend, settings.model), settings, owner())
     st.session_state[CHAT] = chat
     return chat
 
 
+def new_chat() -> None:
+    """Start a new conversation in this session with the current settings (the old one stays stored)."""
+    chat: ChatSession = st.session_state[CHAT]
+    chat.new_conversation()
+
+
+def _from_url() -> ChatSession:
+    wanted = st.query_params.get("c")
+    if wanted is None:
+        return open_conversation(None)
+    conversation_id = parse_conversation_id(wanted)
+    if conversation_id is None:
+        shown = wanted if len(wanted) <= 24 else wanted[:24] + "…"
+        notice(f"Conversation {shown} not found: this is a new chat.")
+    return open_conversation(conversation_id)
+
+
+def chat() -> ChatSession:
+    """The conversation `current_chat` opened for this run."""
+    return st.session_state[CHAT]
+
+
 def current_chat() -> ChatSession:
-    """This browser session's conversation: the one in the URL (a refresh keeps it),
-    else the most recent one, else a new one. Stops the page with one line on failure."""
-    chat = st.session_state.get(CHAT)
-    if chat is not None:
-        return chat
+    """This browser session's conversation, freshly read from the store: the one in
+    the URL (a refresh keeps it), else a new unsaved one. Keeps `?c=` in the URL on
+    every page. Stops the page with one line when the store fails."""
     try:
-        wanted = st.query_params.get("c")
-        settings = base_settings()
-        conversation_id = int(wanted) if wanted and wanted.isdigit() else store(settings.database_url).latest_id()
-        return open_conversation(conversation_id)
+        chat = st.session_state.get(CHAT) or _from_url()
+        if not chat.refresh():
+            notice(f"Conversation {chat.conversation_id} was deleted (in another tab?): this is a new chat.")
+            chat.new_conversation()
     except errors.ChatError as exc:
         st.error(exc.message)
         st.stop()
+    sync_url(chat)
+    return chat
 
+
+def sync_url(chat: ChatSession) -> None:
+    """`?c=ID` names the stored conversation on every page; a new chat has none."""
+    if chat.stored:
+        if st.query_params.get("c") != str(chat.conversation_id):
+            st.query_params["c"] = str(chat.conversation_id)
+    elif "c" in st.query_params:
+        del st.query_params["c"]

@@ -83,15 +83,15 @@ def run_cli(*args: str, stdin: str, env_extra: dict | None = None, timeout: floa
 
 @pytest.fixture
 def app():
-    """A fresh AppTest of a dashboard page, with resources that depend on the environment rebuilt."""
+    """A fresh AppTest of the dashboard (a new browser session), with resources that depend on the environment rebuilt."""
     from streamlit.testing.v1 import AppTest
 
     from dashboard import state
 
     state.anthropic_client.clear()
 
-    def make(page: str = "streamlit_app.py", query: dict | None = None):
-        at = AppTest.from_file(str(ROOT / page), default_timeout=120)
+    def make(query: dict | None = None):
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
         for key, value in (query or {}).items():
             at.query_params[key] = value
         return at.run()

@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 
 from tests.conftest import ROOT, TEST_KEY
+from chat_core.storage import Store
 from tests.loopback_api import reply
 
 CHROMIUM = "/usr/bin/chromium"
@@ -108,6 +109,11 @@ def send(page, text: str) -> None:
     box.press("Enter")
 
 
+def url_of(page) -> str:
+    """The address bar as it is now (Streamlit changes it with history.replaceState, which page.url can miss)."""
+    return page.evaluate("() => location.href")
+
+
 def last_bubble(page) -> str:
     return page.evaluate("""() => {
         const all = document.querySelectorAll('[data-testid="stChatMessage"]');
@@ -175,6 +181,8 @@ def test_conversation_survives_reload_and_restart_and_html_stays_inert(served, a
     assert page.locator('[data-testid="stChatMessage"] img').count() == 0
     assert 'onerror="window.__pwned = 3"' in text  # shown as text
 
+    here = url_of(page)
+    assert "?c=" in here
     page.reload()
     page.wait_for_selector('[data-testid="stChatInput"] textarea', timeout=30000)
     text = idle(page)
@@ -182,7 +190,87 @@ def test_conversation_survives_reload_and_restart_and_html_stays_inert(served, a
 
     served.stop()
     served.start()
-    text = open_app(page, served.url)
+    text = open_app(page, here)
     assert "hello <img" in text and "bold" in text
     assert page.evaluate("() => window.__pwned") is None
     page.screenshot(path=str(ARTIFACTS / "after-restart.png"))
+
+
+def bubble_texts(page) -> list[str]:
+    return page.evaluate("""() => [...document.querySelectorAll('[data-testid="stChatMessage"]')]
+        .map(m => [...m.querySelectorAll('[data-testid="stMarkdownContainer"]')].map(e => e.innerText).join(' '))""")
+
+
+def test_a_stop_redraws_the_page_from_the_store_by_itself(served, api, page, isolated):
+    open_app(page, served.url)
+    api.queue(reply(" ".join(f"s{i}" for i in range(300)), delay=0.05))
+    send(page, "a long one")
+    page.wait_for_function("() => document.body.innerText.includes('s5')", timeout=20000)
+    page.locator('[data-testid="stChatInputStopButton"]').click()
+    # No other action: the page notices the stored partial reply and redraws.
+    page.wait_for_function("() => document.body.innerText.includes('Stopped: partial reply.')", timeout=15000)
+    text = idle(page)
+    assert "Cost" in page.inner_text('[data-testid="stSidebar"]')
+    metric = page.locator('[data-testid="stMetric"]').first.inner_text()
+    assert "Input tokens" in metric and metric.split()[-1] != "0"
+    store = Store(f"sqlite:///{isolated / 'data' / 'chat.db'}")
+    stored = store.load(store.latest_id()).messages
+    assert stored[-1].status == "stopped" and stored[-1].text.split()[-1] in text
+    page.screenshot(path=str(ARTIFACTS / "after-stop.png"))
+
+
+def test_two_browsers_on_one_conversation_stay_in_step(served, api, isolated):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        a = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        b = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        open_app(a, served.url)
+        send(a, "from A")
+        a.wait_for_function("() => document.body.innerText.includes('echo: from A')")
+        idle(a)
+        open_app(b, url_of(a))
+        assert "echo: from A" in idle(b)
+        send(a, "A again")
+        # B follows the store by itself, then sends with everything stored.
+        b.wait_for_function("() => document.body.innerText.includes('echo: A again')", timeout=15000)
+        send(b, "from B")
+        b.wait_for_function("() => document.body.innerText.includes('echo: from B')")
+        idle(b)
+        assert [m["content"] for m in api.requests[-1]["messages"]] == [
+            "from A", "echo: from A", "A again", "echo: A again", "from B"]
+        a.wait_for_function("() => document.body.innerText.includes('echo: from B')", timeout=15000)
+        idle(a)
+        assert bubble_texts(a) == bubble_texts(b) == [
+            "from A", "echo: from A", "A again", "echo: A again", "from B", "echo: from B"]
+        store = Store(f"sqlite:///{isolated / 'data' / 'chat.db'}")
+        stored = store.load(store.latest_id())
+        assert [r.turn for r in stored.records] == [1, 2, 3]
+        assert "Not sent" not in idle(a)
+        b.screenshot(path=str(ARTIFACTS / "two-browsers.png"))
+        browser.close()
+
+
+def test_pages_keep_the_conversation_and_odd_urls_say_so(served, api, page):
+    open_app(page, served.url)
+    send(page, "keep me")
+    page.wait_for_function("() => document.body.innerText.includes('echo: keep me')")
+    idle(page)
+    chat_url = url_of(page)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Tokens").click()
+    page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=30000)
+    idle(page)
+    assert chat_url.split("?")[1] in url_of(page) and "keep me" in page.inner_text(MAIN)
+    page.reload()
+    page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=30000)
+    assert "keep me" in idle(page)
+    page.screenshot(path=str(ARTIFACTS / "tokens-page.png"), full_page=True)
+    box = page.locator('[data-testid="stVegaLiteChart"]').first.bounding_box()
+    main = page.locator(MAIN).bounding_box()
+    assert box["x"] + box["width"] <= main["x"] + main["width"] + 1  # the chart fits its container
+    for odd in ["abc", "99999999999999999999", "%C2%B2", "0"]:
+        text = open_app(page, f"{served.url}/?c={odd}")
+        assert "not found: this is a new chat" in text and "keep me" not in text
+        assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(ARTIFACTS / "odd-url.png"))

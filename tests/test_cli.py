@@ -1,10 +1,42 @@
 """The terminal chat as a user runs it: a subprocess with piped stdin."""
 
 import os
+import re
 import signal
+import subprocess
+import sys
 
-from tests.conftest import TEST_KEY, cli_until, run_cli
-from tests.loopback_api import http_error, reply
+from chat_core.config import settings_from_env
+from chat_core.ids import parse_conversation_id
+from chat_core.storage import Store
+from chat_core.usage import Usage, cost, format_cost, price_for
+from tests.conftest import ROOT, TEST_KEY, cli_until, run_cli
+from tests.loopback_api import count_tokens, http_error, reply
+
+# The line after each reply: backend · model | this turn's tokens | the session's tokens and cost.
+TOKEN_LINE = re.compile(r"\[(\S+) · (\S+) \| this turn: ([\d,]+) input \+ ([\d,]+) output tokens"
+                        r" \| session: ([\d,]+) input \+ ([\d,]+) output tokens, (\$\d+\.\d{4}|cost unknown)\]")
+# What a terminal acts on: C0 controls but newline and tab, DEL, and C1 controls.
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def store(isolated) -> Store:
+    """The store the terminal chat uses in these tests (CHAT_DATA_DIR is set by the `isolated` fixture)."""
+    return Store(f"sqlite:///{isolated / 'data' / 'chat.db'}")
+
+
+def start_cli(*args: str) -> subprocess.Popen:
+    """`python -m chat_core` with bytes pipes, not waited for."""
+    return subprocess.Popen([sys.executable, "-m", "chat_core", *args], cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(proc: subprocess.Popen) -> bytes:
+    """Wait for a process whose stdout the test closed; its stderr."""
+    proc.stdin.close()
+    err = proc.stderr.read()
+    proc.wait(timeout=60)
+    return err
 
 
 def test_claude_chat_streams_remembers_and_counts(api):
@@ -14,10 +46,15 @@ def test_claude_chat_streams_remembers_and_counts(api):
     assert "Chatting with anthropic · claude-haiku-4-5" in out
     assert "echo: hello there" in out and "echo: second message" in out
     assert len(api.requests) == 2 and len(api.requests[1]["messages"]) == 3
+    first_in, second_in = (count_tokens(body) for body in api.requests)
+    session_cost = format_cost(cost(Usage(first_in + second_in, 6), price_for("anthropic", "claude-haiku-4-5")))
     token_lines = [line for line in out.splitlines() if line.startswith("[")]
-    assert len(token_lines) == 2
-    assert token_lines[0].startswith("[anthropic · claude-haiku-4-5 | ")
-    assert token_lines[0].endswith("cost $0.0000]") and " in · 3 out | session " in token_lines[0]
+    assert token_lines == [
+        f"[anthropic · claude-haiku-4-5 | this turn: {first_in} input + 3 output tokens"
+        f" | session: {first_in} input + 3 output tokens, $0.0000]",
+        f"[anthropic · claude-haiku-4-5 | this turn: {second_in} input + 3 output tokens"
+        f" | session: {first_in + second_in} input + 6 output tokens, {session_cost}]",
+    ]
     assert "Traceback" not in result.stderr and TEST_KEY not in out + result.stderr
 
 
@@ -26,20 +63,48 @@ def test_commands_clear_window_help_and_blank_lines(api):
     result = run_cli("--system", "Be terse.", stdin=script)
     out = result.stdout
     assert "Window: sending the last 1 exchange." in out
-    assert "Cleared: new conversation, counters at zero." in out
+    assert "New conversation, counters at zero; the last one stays stored" in out
     assert "/window N" in out and "quit, exit" in out
     assert "/window takes a whole number" in result.stderr
     sent = [len(body["messages"]) for body in api.requests]
     assert sent == [1, 3, 3, 1]  # blank lines sent nothing; the window capped; /clear forgot
     assert {body["system"] for body in api.requests} == {"Be terse."}
-    session_in = [line.split("session ")[1] for line in out.splitlines() if line.startswith("[")]
-    assert session_in[-1].split(" in")[0] == str(api_tokens(api.requests[-1]))
+    session_in = [TOKEN_LINE.fullmatch(line)[5] for line in out.splitlines() if line.startswith("[")]
+    assert session_in[-1] == str(count_tokens(api.requests[-1]))
+    store = Store(settings_from_env().database_url)
+    stored = {c.title: [m.text for m in store.load(c.id).messages] for c in store.list_conversations()}
+    assert stored == {"one": ["one", "echo: one", "two", "echo: two", "three", "echo: three"],
+                      "four": ["four", "echo: four"]}  # /clear started a new conversation; the old one stays
 
 
-def api_tokens(body):
-    from tests.loopback_api import count_tokens
+def test_a_chat_that_sends_nothing_stores_nothing(api):
+    result = run_cli(stdin="/help\n\n/window 3\n")
+    assert result.returncode == 0
+    assert Store(settings_from_env().database_url).list_conversations() == []
+    resumed = run_cli("--resume", stdin="")
+    assert resumed.returncode == 1 and "no stored conversation to resume yet" in resumed.stderr
 
-    return count_tokens(body)
+
+def test_a_read_only_database_is_one_line_and_the_chat_goes_on(api, tmp_path):
+    """The REPL over a store whose file refuses writes (as a read-only chat.db does): one line a turn, no exit."""
+    import io
+
+    from chat_core import ChatSession
+    from chat_core.backends import make_backend
+    from chat_core.cli import Terminal, repl
+    from tests.test_storage import read_only
+
+    store = Store(f"sqlite:///{tmp_path / 'chat.db'}")
+    settings = settings_from_env()
+    chat = ChatSession.start(store, make_backend(settings.backend, settings.model), settings)
+    out, err = io.StringIO(), io.StringIO()
+    repl(chat, io.StringIO("kept\n"), Terminal(out, err))
+    read_only(store)
+    repl(chat, io.StringIO("refused\nalso refused\n"), Terminal(out, err))
+    lines = err.getvalue().splitlines()
+    assert len(lines) == 2 and all("is read-only, so nothing new can be saved" in line for line in lines)
+    assert len(api.requests) == 1  # what could not be saved was not sent
+    assert [m.text for m in store.load(chat.conversation_id).messages] == ["kept", "echo: kept"]
 
 
 def test_an_error_turn_is_one_line_and_the_next_turn_works(api):
@@ -57,7 +122,7 @@ def test_local_model_without_key_or_network():
     assert result.returncode == 0, result.stderr
     assert "Chatting with local · SmolLM2-135M-Instruct" in result.stdout
     lines = result.stdout.splitlines()
-    assert lines[-1].startswith("[") and "cost $0.0000]" in lines[-1]
+    assert TOKEN_LINE.fullmatch(lines[-1]) and lines[-1].endswith(" output tokens, $0.0000]")
     assert lines[-2].strip()  # the streamed reply
 
 
@@ -81,3 +146,85 @@ def test_ctrl_c_stops_the_reply_keeps_it_and_the_chat_goes_on(api):
     sent = api.requests[-1]["messages"]
     assert sent[1]["role"] == "assistant" and sent[1]["content"].startswith("p0 p1 p2 p3")
     assert "p299" not in sent[1]["content"]
+
+
+def test_invalid_utf8_on_stdin_becomes_replacement_characters_and_every_line_is_sent(api, isolated):
+    proc = start_cli()
+    out, err = proc.communicate(b"hello\n\xff\xfe bad\nafter\n", timeout=120)
+    assert proc.returncode == 0 and err == b""
+    sent = [body["messages"][-1]["content"] for body in api.requests]
+    assert sent == ["hello", "\ufffd\ufffd bad", "after"]
+    assert "echo: \ufffd\ufffd bad" in out.decode() and "echo: after" in out.decode()
+    saved = store(isolated).load(store(isolated).latest_id())
+    assert [m.text for m in saved.messages if m.role == "user"] == sent
+
+
+HOSTILE = "\x1b]0;pwned\x07title \x1b[2Jcleared \x9b31mred\r\n\tnext \x1b[0m\x7fend"
+
+
+def test_control_characters_from_the_model_and_titles_never_reach_the_terminal(api, isolated):
+    api.queue(reply(HOSTILE, chunks=12))  # sequences split across chunks
+    result = run_cli(stdin="say something odd\n")
+    assert result.returncode == 0, result.stderr
+    assert not CONTROLS.search(result.stdout + result.stderr)
+    assert "]0;pwnedtitle [2Jcleared 31mred\n\tnext [0mend" in result.stdout
+    saved = store(isolated).load(store(isolated).latest_id())
+    assert saved.messages[-1].text == HOSTILE  # stored as received; only the terminal's copy is cleaned
+    store(isolated).create_conversation("s", 10, "anthropic", "claude-haiku-4-5", title="\x1b]0;owned\x07Evil\x1b[2J chat")
+    listed = run_cli("--list", stdin="")
+    assert listed.returncode == 0 and not CONTROLS.search(listed.stdout)
+    assert "]0;ownedEvil[2J chat" in listed.stdout
+
+
+def test_unknown_commands_are_refused_and_double_slash_sends_a_slash(api):
+    script = "/windw 3\n/Help\n//etc/hosts is empty\n/usr/bin/env is missing\n/window \u00b2\nquit\n"
+    result = run_cli(stdin=script)
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    sent = [body["messages"][-1]["content"] for body in api.requests]
+    assert sent == ["/etc/hosts is empty", "/usr/bin/env is missing"]
+    assert [line for line in result.stderr.splitlines() if "windw" in line] == [
+        "! Unknown command /windw, not sent. Commands: /help, /clear, /window N, /system TEXT, /quit;"
+        " //TEXT sends /TEXT as a message."
+    ]
+    assert "/window takes a whole number" in result.stderr  # "\u00b2" is no number
+    assert '//TEXT         send "/TEXT" as a message' in result.stdout  # /Help, any case
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(api, isolated):
+    chats = store(isolated)
+    for i in range(600):  # about 150 KB of --list: more than a pipe holds
+        chats.create_conversation("s", 10, "anthropic", "claude-haiku-4-5", title=f"chat {i} " + "x" * 200)
+    listing = start_cli("--list")  # python -m chat_core --list | head -1
+    first = listing.stdout.readline()
+    listing.stdout.close()
+    err = finish(listing)
+    assert first.split()[0].isdigit() and b"chat " in first
+    assert (listing.returncode, err) == (141, b"")
+    api.queue(reply("slow words", delay=0.3))
+    chat = start_cli()  # printf 'hi\nmore\n' | python -m chat_core | head -1
+    chat.stdin.write(b"hi\nmore\n")
+    chat.stdin.close()
+    assert chat.stdout.readline().startswith(b"Chatting with")
+    chat.stdout.close()  # before the reply's first chunk
+    err = finish(chat)
+    assert (chat.returncode, err) == (141, b"")
+    assert len(api.requests) == 1  # it stopped at the closed pipe instead of sending on
+
+
+def test_resume_with_a_malformed_or_unknown_id_is_one_line(api, isolated):
+    bad_ids = ["\u00b2", "99999999999999999999", "-1", "1.5", "4242"]  # more forms: the next test
+    runs = {bad: subprocess.Popen([sys.executable, "-m", "chat_core", "--resume", bad], cwd=ROOT, text=True,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for bad in bad_ids}
+    for bad, proc in runs.items():
+        out, err = proc.communicate(timeout=120)
+        assert (proc.returncode, out, err) == (1, "", f"! conversation {bad} not found: see them with --list\n")
+    assert store(isolated).list_conversations() == []
+
+
+def test_conversation_ids_are_parsed_strictly():
+    assert parse_conversation_id("42") == 42 and parse_conversation_id("007") == 7
+    assert parse_conversation_id(str(2**63 - 1)) == 2**63 - 1
+    for bad in ["", "0", "00", "-1", "+1", "1.5", "1e3", " 1", "1 ", "\u00b2", "\u0663", "\uff11", "abc",
+                str(2**63), "99999999999999999999"]:
+        assert parse_conversation_id(bad) is None, bad

@@ -1,7 +1,9 @@
 """Both dashboard pages through streamlit.testing.v1.AppTest, against the loopback Claude API."""
 
 from chat_core.storage import Store
-from tests.loopback_api import http_error, stream_error
+import pytest
+
+from tests.loopback_api import http_error, reply, stream_error
 
 
 def send(at, text):
@@ -54,20 +56,6 @@ def test_the_slider_changes_what_the_next_request_carries(api, app):
     assert len(outside) == 8  # four exchanges before the last one are shown but marked
 
 
-def test_clear_by_command_and_by_button(api, app):
-    at = app()
-    send(at, "one")
-    send(at, "/clear")
-    assert "Hi! You are chatting" in bubbles(at)[0] and len(at.chat_message) == 1
-    assert metrics(at)["Input tokens"] == "0"
-    assert len(api.requests) == 1  # /clear was never sent
-    send(at, "two")
-    at.button(key="chat_clear").click().run()
-    assert len(at.chat_message) == 1 and metrics(at)["Output tokens"] == "0"
-    send(at, "three")
-    assert [m["content"] for m in api.requests[-1]["messages"]] == ["three"]
-
-
 def test_errors_show_in_the_bubble_and_the_chat_goes_on(api, app):
     at = app()
     api.queue(stream_error("half of it", "overloaded_error"))
@@ -84,13 +72,19 @@ def test_errors_show_in_the_bubble_and_the_chat_goes_on(api, app):
     assert [m["content"] for m in api.requests[-1]["messages"]] == ["first", "half of it", "third"]
 
 
-def test_the_token_page_charts_the_turns(api, app):
+TOKENS = "dashboard/pages/tokens.py"
+
+
+def test_the_token_page_charts_the_turns_of_the_open_conversation(api, app):
     at = app()
     for text in ["one", "two", "three"]:
         send(at, text)
-    at.switch_page("pages/1_Tokens.py").run()
+    cid = at.query_params["c"]
+    at.switch_page(TOKENS).run()
     assert not at.exception
-    assert len(at.get("vega_lite_chart")) == 1
+    assert at.query_params["c"] == cid  # the conversation stays in the URL on every page
+    assert "**one** · anthropic · claude-haiku-4-5" in at.caption[0].value
+    assert len(at.get("vega_lite_chart")) == 4  # input (with the cache), output, running cost, time to first token
     frame = at.dataframe[0].value
     assert list(frame["turn"]) == [1, 2, 3]
     assert list(frame["input_tokens"]) == [api_tokens(api, i) for i in range(3)]
@@ -99,7 +93,8 @@ def test_the_token_page_charts_the_turns(api, app):
 
 
 def test_the_token_page_is_empty_without_turns(api, app):
-    at = app("pages/1_Tokens.py")
+    at = app()
+    at.switch_page(TOKENS).run()
     assert not at.exception
     assert "No turns yet" in at.info[0].value
     assert len(at.get("vega_lite_chart")) == 0
@@ -115,15 +110,21 @@ def test_without_a_key_the_page_chats_with_the_local_model(app):
     assert not at.exception and len(at.chat_message) == 2 and bubbles(at)[1].strip()
 
 
-def test_a_refresh_brings_the_conversation_back(api, app, isolated):
+def test_a_refresh_brings_the_conversation_back_and_a_new_visit_starts_fresh(api, app, isolated):
     at = app()
+    assert "c" not in at.query_params  # nothing stored yet
     send(at, "remember me")
     cid = at.query_params["c"]
     again = app(query={"c": cid})  # a new browser session on the same URL
     assert bubbles(again) == ["remember me", "echo: remember me"]
     assert metrics(again)["Input tokens"] == metrics(at)["Input tokens"]
-    fresh = app()  # no URL: the latest conversation
-    assert bubbles(fresh) == ["remember me", "echo: remember me"]
+    fresh = app()  # no URL: a new, unsaved chat
+    assert "Hi! You are chatting" in bubbles(fresh)[0] and "c" not in fresh.query_params
+    assert len(Store(f"sqlite:///{isolated / 'data' / 'chat.db'}").list_conversations()) == 1
+
+
+def picker(at):
+    return next(s for s in at.selectbox if s.key.startswith("chat_pick_"))
 
 
 def test_conversations_new_switch_rename_delete(api, app, isolated):
@@ -131,19 +132,113 @@ def test_conversations_new_switch_rename_delete(api, app, isolated):
     send(at, "first chat")
     first = int(at.query_params["c"])
     at.button(key="chat_new").click().run()
-    second = int(at.query_params["c"])
-    assert second != first and len(at.chat_message) == 1
+    assert "c" not in at.query_params and len(at.chat_message) == 1
     send(at, "second chat")
-    picker = next(s for s in at.selectbox if s.key.startswith("chat_pick_"))
-    picker.set_value(first).run()
-    assert bubbles(at) == ["first chat", "echo: first chat"]
+    second = int(at.query_params["c"])
+    assert second != first
+    picker(at).set_value(first).run()
+    assert bubbles(at) == ["first chat", "echo: first chat"] and at.query_params["c"] == str(first)
     next(t for t in at.text_input if t.key.startswith("chat_title_")).set_value("Renamed").run()
     store = Store(f"sqlite:///{isolated / 'data' / 'chat.db'}")
     assert {c.title for c in store.list_conversations()} == {"Renamed", "second chat"}
+    assert any(option.startswith("Renamed · ") for option in picker(at).options)
     next(c for c in at.checkbox if c.key.startswith("chat_delete_ask_")).check().run()
     at.button(key="chat_delete_yes").click().run()
     assert [c.id for c in store.list_conversations()] == [second]
-    assert bubbles(at) == ["second chat", "echo: second chat"]
+    assert "Hi! You are chatting" in bubbles(at)[0] and "c" not in at.query_params
+
+
+def test_two_chats_with_the_same_title_in_one_minute_stay_apart(api, app, isolated):
+    at = app()
+    send(at, "hi")
+    first = at.query_params["c"]
+    at.button(key="chat_new").click().run()
+    send(at, "hi")
+    second = at.query_params["c"]
+    other = app(query={"c": second})
+    assert picker(other).value == int(second)
+    send(other, "only in the second")
+    assert other.query_params["c"] == second
+    store = Store(f"sqlite:///{isolated / 'data' / 'chat.db'}")
+    assert [m.text for m in store.load(int(first)).messages] == ["hi", "echo: hi"]
+    assert [m.text for m in store.load(int(second)).messages][-1] == "echo: only in the second"
+    other.run()  # a rerun alone never moves to another conversation
+    assert other.query_params["c"] == second
+
+
+def test_right_after_a_reply_the_page_shows_what_is_stored(api, app):
+    at = app()
+    window_slider(at).set_value(1).run()
+    send(at, "one")
+    send(at, "two")
+    outside = [c.value for c in at.caption if c.value.startswith("Not sent")]
+    assert len(outside) == 2  # "one" and its reply, at once, not after another rerun
+    assert picker(at).value == int(at.query_params["c"])
+    assert picker(at).format_func(picker(at).value).startswith("one · ")
+    assert next(t for t in at.text_input if t.key.startswith("chat_title_")).value == "one"
+
+
+@pytest.mark.parametrize("bad", ["999999", "0", "abc", "-1", "1.5", "99999999999999999999", "²", "1 OR 1=1"])
+def test_an_unknown_or_malformed_conversation_id_is_one_line_and_a_fresh_chat(api, app, bad, isolated):
+    at = app()
+    send(at, "existing")
+    odd = app(query={"c": bad})
+    assert not odd.exception
+    assert [w.value.replace("\\", "") for w in odd.warning] == [f"Conversation {bad} not found: this is a new chat."]
+    assert "Hi! You are chatting" in bubbles(odd)[0] and "c" not in odd.query_params
+    assert odd.chat_input(key="chat_input") is not None
+    assert len(Store(f"sqlite:///{isolated / 'data' / 'chat.db'}").list_conversations()) == 1
+
+
+def test_clear_starts_a_new_conversation_and_keeps_the_old_one(api, app, isolated):
+    at = app()
+    send(at, "one")
+    first = at.query_params["c"]
+    send(at, "/clear")
+    assert "Hi! You are chatting" in bubbles(at)[0] and len(at.chat_message) == 1
+    assert metrics(at)["Input tokens"] == "0" and "c" not in at.query_params
+    send(at, "two")
+    assert at.query_params["c"] != first
+    at.button(key="chat_clear").click().run()
+    assert len(at.chat_message) == 1 and metrics(at)["Output tokens"] == "0"
+    send(at, "three")
+    assert [m["content"] for m in api.requests[-1]["messages"]] == ["three"]
+    assert len(api.requests) == 3  # /clear was never sent
+    store = Store(f"sqlite:///{isolated / 'data' / 'chat.db'}")
+    assert [c.title for c in store.list_conversations()] == ["three", "two", "one"]
+
+
+def test_a_view_whose_conversation_moved_sends_what_is_stored(api, app):
+    a = app()
+    send(a, "from tab A")
+    b = app(query={"c": a.query_params["c"]})
+    send(a, "A again")  # tab B has not seen this
+    send(b, "from tab B")
+    sent = [m["content"] for m in api.requests[-1]["messages"]]
+    assert sent == ["from tab A", "echo: from tab A", "A again", "echo: A again", "from tab B"]
+    assert bubbles(b) == ["from tab A", "echo: from tab A", "A again", "echo: A again", "from tab B", "echo: from tab B"]
+
+
+def test_a_reply_cut_by_the_token_limit_says_so(api, app):
+    api.queue(reply("a long answer", stop_reason="max_tokens"))
+    at = app()
+    send(at, "tell me everything")
+    assert any("reached the 1,024-token limit" in c.value for c in at.caption)
+
+
+def test_a_database_that_refuses_writes_is_one_line_and_keeps_the_message(api, app, isolated):
+    at = app()
+    send(at, "saved")
+    from dashboard import state
+
+    from tests.test_storage import read_only
+
+    read_only(state.store(f"sqlite:///{isolated / 'data' / 'chat.db'}"))
+    send(at, "cannot be saved")
+    assert not at.exception
+    assert any("is read-only, so nothing new can be saved" in e.value for e in at.error)
+    assert at.code[0].value == "cannot be saved"  # kept, to copy
+    assert len(api.requests) == 1
 
 
 def test_a_message_over_the_limit_is_refused_and_kept(api, app, monkeypatch):

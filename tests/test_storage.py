@@ -33,50 +33,155 @@ def test_schema_is_migrated_once_and_in_order(db_url):
     assert [n for n, _ in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
 
 
+def save_exchange(store, cid, question, answer, record, status=COMPLETE, error=None, owner="local", new=None):
+    """A user message and its reply, as a session saves them; returns the conversation id."""
+    cid, asked = store.add_user_message(cid, Message("user", question), owner, new)
+    store.add_reply(cid, Message("assistant", answer, status, error, reply_to=asked), record)
+    return cid
+
+
 def test_round_trip_keeps_every_character_status_and_record(db_url):
     store = Store(db_url)
     cid = store.create_conversation("persona ✨", 3, "anthropic", "claude-haiku-4-5")
-    messages = []
-    for text in ODD_TEXTS:
-        messages += [Message("user", text), Message("assistant", text[::-1], STOPPED)]
-    messages.append(Message("assistant", "", FAILED, "Claude is overloaded (529) and retries did not help."))
-    for message in messages:
-        store.add_message(cid, message)
-    records = [
-        TurnRecord(1, Usage(10, 5, 2, 1), 1, "claude-haiku-4-5", "anthropic", 0.01, 0.2, COMPLETE, 0.000123, "end_turn", 10),
-        TurnRecord(2, Usage(20, 0, 0, 0), 3, "claude-x", "anthropic", None, 0.1, FAILED, None, None, None),
-    ]
-    for record in records:
-        store.add_turn(cid, record)
+    records = [TurnRecord(0, Usage(10, 5, 2, 1), 1, "claude-haiku-4-5", "anthropic", 0.01, 0.2, COMPLETE, 0.000123,
+                          "end_turn", 10) for _ in ODD_TEXTS]
+    for text, record in zip(ODD_TEXTS, records):
+        save_exchange(store, cid, text, text[::-1], record, STOPPED)
+    cid, asked = store.add_user_message(cid, Message("user", "and then?"))
+    store.add_reply(cid, Message("assistant", "", FAILED, "Claude is overloaded (529).", reply_to=asked),
+                    TurnRecord(0, Usage(20, 0, 0, 0), 3, "claude-x", "anthropic", None, 0.1, FAILED, None, None, None))
     loaded = store.load(cid)
-    assert loaded.messages == messages
-    assert loaded.records == records
+    expected = [(t, s) for text in ODD_TEXTS for t, s in ((text, COMPLETE), (text[::-1], STOPPED))]
+    assert [(m.text, m.status) for m in loaded.messages][:-2] == expected
+    assert loaded.messages[-1].error == "Claude is overloaded (529)." and loaded.messages[-1].status == FAILED
+    assert all(reply.reply_to == asked.id for asked, reply in zip(loaded.messages[::2], loaded.messages[1::2]))
+    assert [r.turn for r in loaded.records] == list(range(1, len(ODD_TEXTS) + 2))
+    assert [r.message_id for r in loaded.records] == [m.id for m in loaded.messages[1::2]]
+    assert [r.usage for r in loaded.records[:-1]] == [r.usage for r in records]
     assert loaded.info.system == "persona ✨" and loaded.info.window == 3
     assert loaded.info.title == " ".join(ODD_TEXTS[0].split())[:60]  # the first message names it
 
 
-def test_list_rename_clear_delete(db_url):
+def test_a_conversation_is_stored_with_its_first_message(db_url):
     store = Store(db_url)
-    first = store.create_conversation("s", 0, "local", "m")
-    store.add_message(first, Message("user", "  Plan   a trip\nto Rome  "))
-    second = store.create_conversation("s", 0, "local", "m")
-    store.add_message(second, Message("user", "later"))
+    new = dict(system="s", window=4, backend="local", model="m")
+    cid, _ = store.add_user_message(None, Message("user", "  Plan   a trip\nto Rome  "), new=new)
+    info = store.load(cid).info
+    assert (info.title, info.window, info.backend) == ("Plan a trip to Rome", 4, "local")
+    assert [c.id for c in store.list_conversations()] == [cid]
+
+
+def test_list_rename_delete(db_url):
+    store = Store(db_url)
+    new = dict(system="s", window=0, backend="local", model="m")
+    first, _ = store.add_user_message(None, Message("user", "Plan a trip"), new=new)
+    second, _ = store.add_user_message(None, Message("user", "later"), new=new)
     assert [c.id for c in store.list_conversations()] == [second, first]
-    assert store.load(first).info.title == "Plan a trip to Rome"
-    store.rename(first, "Rome")
+    store.rename(first, "  Rome\n")
     assert store.load(first).info.title == "Rome"
-    store.add_message(first, Message("user", "more"))
+    store.add_user_message(first, Message("user", "more"))
     assert store.load(first).info.title == "Rome"  # a rename sticks
     assert store.latest_id() == first
-    store.clear_conversation(first)
-    assert store.load(first).messages == []
     store.delete_conversation(first)
     assert store.load(first) is None and [c.id for c in store.list_conversations()] == [second]
+    with pytest.raises(StorageError, match="was deleted"):
+        store.add_user_message(first, Message("user", "into the void"))
+
+
+def test_replies_stay_with_their_questions_when_two_views_interleave(db_url):
+    """Tab A asks, tab B asks, B's reply lands, then A's: each reply follows its question."""
+    store = Store(db_url)
+    cid = store.create_conversation("s", 0, "local", "m")
+    cid, a = store.add_user_message(cid, Message("user", "question A"))
+    cid, b = store.add_user_message(cid, Message("user", "question B"))
+    record = TurnRecord(0, Usage(1, 1), 1, "m", "local", None, None, COMPLETE, 0.0)
+    store.add_reply(cid, Message("assistant", "answer B", reply_to=b), record)
+    store.add_reply(cid, Message("assistant", "answer A", reply_to=a), record)
+    loaded = store.load(cid)
+    assert [m.text for m in loaded.messages] == ["question A", "answer A", "question B", "answer B"]
+    assert [r.turn for r in loaded.records] == [1, 2]
+
+
+def test_turn_numbers_stay_unique_under_concurrent_writers(db_url):
+    import threading
+
+    store = Store(db_url)
+    cid = store.create_conversation("s", 0, "local", "m")
+    record = TurnRecord(0, Usage(1, 1), 1, "m", "local", None, None, COMPLETE, 0.0)
+
+    def writer(n):
+        for i in range(5):
+            _, asked = store.add_user_message(cid, Message("user", f"w{n} q{i}"))
+            store.add_reply(cid, Message("assistant", f"w{n} a{i}", reply_to=asked), record)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    loaded = store.load(cid)
+    assert sorted(r.turn for r in loaded.records) == list(range(1, 21))
+    pairs = list(zip(loaded.messages[::2], loaded.messages[1::2]))
+    assert all(q.text.replace(" q", " a") == a.text for q, a in pairs)
+
+
+def test_each_owner_sees_only_their_conversations(db_url):
+    store = Store(db_url)
+    new = dict(system="s", window=0, backend="local", model="m")
+    mine, _ = store.add_user_message(None, Message("user", "mine"), owner="https://idp|alice", new=new)
+    theirs, _ = store.add_user_message(None, Message("user", "theirs"), owner="https://idp|bob", new=new)
+    assert [c.id for c in store.list_conversations("https://idp|alice")] == [mine]
+    assert store.list_conversations() == []  # the local owner has none
+    assert store.load(theirs, "https://idp|alice") is None
+    store.rename(theirs, "hijacked", "https://idp|alice")
+    store.delete_conversation(theirs, "https://idp|alice")
+    assert store.load(theirs, "https://idp|bob").info.title == "theirs"
+    with pytest.raises(StorageError):
+        store.add_user_message(theirs, Message("user", "sneaky"), owner="https://idp|alice")
+
+
+def test_a_version_1_database_is_migrated_with_its_history(tmp_path):
+    """A chat.db written before replies were linked: links are derived, duplicate turn numbers renumbered."""
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER NOT NULL)"))
+        for statement in MIGRATIONS[0][1]:
+            conn.execute(sa.text(statement.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", float="REAL")))
+        conn.execute(sa.text("INSERT INTO schema_version VALUES (1)"))
+        conn.execute(sa.text("INSERT INTO conversations VALUES (1, 'old', 's', 0, 'local', 'm', 1, 1)"))
+        for role, text in [("user", "q1"), ("user", "q2"), ("assistant", "a2"), ("assistant", "a2 again")]:
+            conn.execute(sa.text("INSERT INTO messages (conversation_id, role, text, status, created_at) "
+                                 "VALUES (1, :role, :text, 'complete', 1)"), {"role": role, "text": text})
+        for _ in range(2):
+            conn.execute(sa.text("INSERT INTO turns (conversation_id, turn, input_tokens, output_tokens, "
+                                 "cache_write_tokens, cache_read_tokens, messages_sent, model, backend, status) "
+                                 "VALUES (1, 1, 1, 1, 0, 0, 1, 'm', 'local', 'complete')"))
+    engine.dispose()
+    store = Store(url)
+    loaded = store.load(1)
+    assert [m.text for m in loaded.messages] == ["q1", "q2", "a2", "a2 again"]
+    assert [m.reply_to for m in loaded.messages] == [None, None, 2, 2]
+    assert [r.turn for r in loaded.records] == [1, 2]
 
 
 def chat_on(store, **overrides):
     settings = settings_from_env(**overrides)
     return ChatSession.start(store, make_backend(settings.backend, settings.model), settings)
+
+
+def test_a_new_session_stores_nothing_until_its_first_message(api, db_url):
+    store = Store(db_url)
+    chat = chat_on(store)
+    assert store.list_conversations() == [] and not chat.stored
+    list(chat.send("hello"))
+    assert [c.title for c in store.list_conversations()] == ["hello"] and chat.title == "hello"
+    chat.new_conversation()
+    assert not chat.stored and chat.messages == [] and chat.records == []
+    list(chat.send("second chat"))
+    assert [c.title for c in store.list_conversations()] == ["second chat", "hello"]
 
 
 def test_user_message_is_saved_before_the_request_and_every_reply_however_it_ends(api, db_url):
@@ -139,3 +244,51 @@ def test_a_killed_process_keeps_every_earlier_turn(api, db_url):
     # the unanswered question is skipped; the earlier exchanges are sent
     assert [m["content"] for m in api.requests[-1]["messages"]] == [
         "question one", "answer one", "question two", "answer two", "go on"]
+
+
+def read_only(store):
+    """Every new connection refuses writes, as a read-only file does (root ignores file modes)."""
+    import sqlalchemy as sa
+
+    sa.event.listen(store.engine, "connect", lambda conn, _: conn.execute("PRAGMA query_only=1"))
+    store.engine.dispose()
+
+
+def test_a_read_only_database_is_one_line_and_nothing_is_lost(api, tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'chat.db'}")
+    chat = chat_on(store)
+    list(chat.send("saved"))
+    chunks = chat.send("the reply cannot be saved")
+    first = next(chunks)
+    read_only(store)
+    rest = "".join(chunks)
+    reply = chat.messages[-1]
+    assert reply.text == first + rest == "echo: the reply cannot be saved" and reply.id is None
+    assert reply.unsaved.startswith(f"The database file {tmp_path / 'chat.db'} is read-only")
+    chat.refresh()
+    assert chat.messages[-1] is reply  # kept in view, marked, after a reload from the store
+    with pytest.raises(StorageError, match="is read-only, so nothing new can be saved"):
+        chat.send("not even the question")
+    assert len(api.requests) == 2  # a message that could not be saved is not sent
+    assert [m.text for m in store.load(chat.conversation_id).messages] == [
+        "saved", "echo: saved", "the reply cannot be saved"]
+
+
+def test_a_damaged_or_deleted_database_file_is_named_with_what_to_do(api, tmp_path):
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError, match=r"damaged.db is unreadable .*: move it aside and restart"):
+        Store(f"sqlite:///{damaged}")
+    path = tmp_path / "chat.db"
+    store = Store(f"sqlite:///{path}")
+    chat = chat_on(store)
+    list(chat.send("before"))
+    path.unlink()
+    with pytest.raises(StorageError, match="was deleted while the app was running"):
+        chat.send("after")
+
+
+def test_the_data_folder_and_database_file_are_private(tmp_path):
+    Store(f"sqlite:///{tmp_path / 'data' / 'chat.db'}")
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "data" / "chat.db").stat().st_mode & 0o777 == 0o600

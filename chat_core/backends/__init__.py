@@ -14,9 +14,19 @@ def make_backend(backend: str, model: str, *, client=None, load_local: Callable 
         from .anthropic_backend import AnthropicBackend, make_client
 
         return AnthropicBackend(model, client if client is not None else make_client())
-    from .local import LocalBackend, LocalModel
+    from .local import LocalBackend, LocalModel, resolve_model_path
 
-    return LocalBackend((load_local or LocalModel.load)(model))
+    load = load_local or LocalModel.load
+    return LocalBackend(name=resolve_model_path(model)[0], load=lambda: load(model))
 
 
-__all__ = ["Backend", "Reply", "make_backend"]
+def truncation_note(backend: str, max_tokens: int) -> str:
+    """What to say, and advise, when a reply stopped at the token limit."""
+    if backend == "local":
+        return ("The reply reached the token limit: say \"continue\" for the rest. The small local model has "
+                "less room as a chat grows: a smaller window or a new chat helps.")
+    return (f"The reply reached the {max_tokens:,}-token limit: say \"continue\" for the rest, or raise the "
+            "limit (CHAT_MAX_TOKENS, or --max-tokens in the terminal).")
+
+
+__all__ = ["Backend", "Reply", "make_backend", "truncation_note"]

@@ -12,7 +12,7 @@ import importlib.util
 import os
 import threading
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from .. import errors
 from ..conversation import Message
@@ -138,11 +138,27 @@ _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
 
 
 class LocalBackend(Backend):
+    """A local model, loaded on first use when given as a loader: choosing the
+    backend never waits for llama.cpp, only the first reply does."""
+
     name = "local"
 
-    def __init__(self, model: LocalModel):
-        super().__init__(model.name)
-        self.local = model
+    def __init__(self, model: LocalModel | None = None, *, name: str | None = None,
+                 load: Callable[[], LocalModel] | None = None):
+        if model is None and load is None:
+            raise ValueError("give a loaded model or a loader")
+        super().__init__(model.name if model is not None else name or DEFAULT_MODEL)
+        self._model, self._load = model, load
+
+    def ensure_loaded(self) -> LocalModel:
+        """The model, loaded now if it was not yet (ModelFileError when it cannot be)."""
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    @property
+    def local(self) -> LocalModel:
+        return self.ensure_loaded()
 
     def _chunks(
         self,

@@ -1,0 +1,214 @@
+"""The chat page: a thin face over chat_core. It draws the conversation from the
+store, streams the reply through st.write_stream, shows errors as one line
+inside the bubble, and redraws from the store after every reply or stop."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from chat_core import COMPLETE, FAILED, STOPPED, ChatSession, errors, format_cost
+from chat_core.export import to_json, to_markdown
+from chat_core.backends import truncation_note
+from chat_core.usage import known_models
+from dashboard import state
+
+RECENT = 60  # messages drawn before "show earlier", so a long chat reruns fast
+WINDOW_STEPS = list(range(1, 21)) + ["all"]
+BACKEND_LABELS = {"local": "Local model (offline)", "anthropic": "Claude"}
+DRAWN = "chat_drawn"  # (conversation id, newest message id) the page last drew
+
+chat: ChatSession = state.chat()
+cid = chat.conversation_id
+db = chat.store
+
+
+def _value(key: str):
+    return st.session_state[key]
+
+
+def show_counters() -> None:
+    total = chat.totals
+    a, b = st.columns(2)
+    a.metric("Input tokens", f"{total.usage.all_input_tokens:,}", help="Sent in this conversation, cached or not.")
+    b.metric("Output tokens", f"{total.usage.output_tokens:,}", help="Of every reply in this conversation.")
+    st.metric("Cost", format_cost(total.cost_usd), help="Of this conversation. Unknown when a model has no known price.")
+
+
+def conversation_picker() -> None:
+    conversations = db.list_conversations(chat.owner)
+    labels = {c.id: f"{c.title} · {dt.datetime.fromtimestamp(c.created_at):%b %d %H:%M} · #{c.id}" for c in conversations}
+    ids = list(labels)
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    # Options are ids (labels may repeat); a changed list is a new widget, so the
+    # browser never sends back a choice the server no longer offers.
+    pick_key = f"chat_pick_{cid}_{hash(tuple(labels.items()))}"
+    left.selectbox("Conversation", ids, index=ids.index(cid) if cid in ids else None, format_func=labels.get,
+                   key=pick_key, placeholder="New chat (saved when you send)", on_change=pick, args=(pick_key,))
+    right.button("", icon=":material/add:", key="chat_new", help="New chat", on_click=state.new_chat,
+                 disabled=not chat.stored)
+    if not chat.stored:
+        return
+    with st.expander("Rename, delete, export"):
+        st.text_input("Title", value=chat.title or "", key=f"chat_title_{cid}", max_chars=200,
+                      on_change=lambda: db.rename(cid, _value(f"chat_title_{cid}"), chat.owner))
+        # Built only when clicked, not on every rerun, from the store as it is then.
+        st.download_button("Export Markdown", lambda: to_markdown(fresh(), fresh().title), file_name=f"chat-{cid}.md",
+                           mime="text/markdown", key="chat_export_md", on_click="ignore")
+        st.download_button("Export JSON", lambda: to_json(fresh(), fresh().title), file_name=f"chat-{cid}.json",
+                           mime="application/json", key="chat_export_json", on_click="ignore")
+        if st.checkbox("Delete this conversation", key=f"chat_delete_ask_{cid}"):
+            st.button("Yes, delete it for good", type="primary", key="chat_delete_yes", on_click=delete_current)
+
+
+def fresh() -> ChatSession:
+    chat.refresh()
+    return chat
+
+
+def pick(key: str) -> None:
+    wanted = st.session_state.get(key)
+    if wanted is not None and wanted != cid:
+        state.open_conversation(wanted)
+
+
+def delete_current() -> None:
+    db.delete_conversation(cid, chat.owner)
+    state.new_chat()
+
+
+def switch_backend(picked: str, model: str) -> None:
+    try:
+        chat.switch_backend(state.backend_for(picked, model if picked == "anthropic" else ""))
+    except errors.ChatError as exc:
+        state.notice(exc.message)
+
+
+def backend_controls() -> None:
+    claude_ok = state.claude_available()
+    options = ["local", "anthropic"]
+    backend_key, model_key = f"chat_backend_{cid}", f"chat_model_{cid}"
+    models = known_models()
+    if chat.backend.name == "anthropic" and chat.backend.model not in models:
+        models = [chat.backend.model] + models
+    picked = st.radio(
+        "Backend", options, index=options.index(chat.backend.name), format_func=BACKEND_LABELS.get,
+        disabled=not claude_ok, key=backend_key, horizontal=True,
+        on_change=lambda: switch_backend(_value(backend_key), st.session_state.get(model_key, models[0])),
+    )
+    if not claude_ok:
+        st.caption("Claude needs an API key: set ANTHROPIC_API_KEY and restart the app.")
+    if picked == "anthropic":
+        current = chat.backend.model if chat.backend.name == "anthropic" else models[0]
+        st.selectbox("Model", models, index=models.index(current), key=model_key,
+                     on_change=lambda: switch_backend("anthropic", _value(model_key)))
+    st.caption(f"Live: **{chat.backend.label}**")
+
+
+def set_window(key: str) -> None:
+    value = _value(key)
+    chat.update(window=0 if value == "all" else value)
+
+
+def settings_controls() -> None:
+    system_key, window_key = f"chat_system_{cid}", f"chat_window_{cid}"
+    st.text_area("Persona (system prompt)", value=chat.settings.system, key=system_key, height=110,
+                 on_change=lambda: _value(system_key).strip() and chat.update(system=_value(system_key)))
+    current = chat.settings.window or "all"
+    st.select_slider("Window: past exchanges sent", WINDOW_STEPS, value=current if current in WINDOW_STEPS else "all",
+                     key=window_key, on_change=set_window, args=(window_key,))
+    st.button("Clear chat", key="chat_clear", width="stretch", on_click=state.new_chat,
+              help="Start a new conversation; this one stays in the list.")
+
+
+def show_message(message, sent: bool) -> None:
+    with st.chat_message(message.role):
+        if message.text:
+            st.markdown(message.text)
+        if message.status == STOPPED:
+            st.caption(":material/stop_circle: Stopped: partial reply.")
+        if message.status == FAILED and message.error:
+            st.error(message.error)
+        record = chat.record_for(message)
+        if record is not None and record.stop_reason == "max_tokens":
+            st.caption(truncation_note(record.backend, chat.settings.max_tokens))
+        if message.unsaved:
+            st.warning(f"Not saved: {message.unsaved}")
+        if not sent and message.status == COMPLETE and message.id is not None:
+            st.caption("Not sent with the next message: outside the window.")
+
+
+def show_history() -> None:
+    in_window = chat.in_window()
+    messages = chat.messages
+    start = 0
+    if len(messages) > RECENT and not st.toggle(f"Show {len(messages) - RECENT} earlier messages", key="chat_all"):
+        start = len(messages) - RECENT
+    for i in range(start, len(messages)):
+        show_message(messages[i], i in in_window)
+
+
+@st.fragment(run_every=2)
+def follow_store() -> None:
+    """Redraw the page when the store holds something this page does not show:
+    a stopped reply (a stop ends the run before it can redraw), or another tab's message."""
+    now = state.chat()  # a fragment run reads the session as it is now, not as this run drew it
+    if now.stored and st.session_state.get(DRAWN) != (now.conversation_id, db.last_message_id(now.conversation_id)):
+        st.rerun(scope="app")
+
+
+def keep_unsent(text: str, why: str) -> None:
+    st.error(why)
+    with st.expander("Your message (not sent): copy it from here", expanded=True):
+        st.code(text, language=None, wrap_lines=True)
+
+
+def reply_to(prompt: str) -> None:
+    try:
+        text = chat.check(prompt)
+    except errors.InputTooLongError as exc:
+        keep_unsent(prompt, exc.message)
+        return
+    if text is None:
+        return
+    with st.chat_message("user"):
+        st.markdown(text)
+    with st.chat_message("assistant"):
+        notice = st.empty()
+        try:
+            chunks = chat.send(text, notify=notice.caption)
+        except errors.StorageError as exc:
+            notice.empty()
+            keep_unsent(text, exc.message)
+            return
+        try:
+            st.write_stream(chunks)
+        except errors.ChatError:
+            pass  # kept with the reply; the redraw below shows it in its bubble
+        finally:
+            chunks.close()  # a stop ends the run mid-stream: save the partial reply now
+    st.rerun()  # draw the page from the store: captions, title, counters
+
+
+with st.sidebar:
+    show_counters()
+    conversation_picker()
+    backend_controls()
+    settings_controls()
+
+prompt = st.chat_input("Message (/clear starts a new chat)", submit_mode="stop", key="chat_input")
+if prompt is not None and prompt.strip() == "/clear":
+    state.new_chat()
+    st.rerun()
+
+if not chat.messages and prompt is None:
+    with st.chat_message("assistant"):
+        st.markdown(f"Hi! You are chatting with **{chat.backend.label}**. Ask me anything.")
+        st.caption("The sidebar sets the persona and how many past exchanges each message carries.")
+show_history()
+st.session_state[DRAWN] = (cid, chat.last_saved_id())
+follow_store()
+
+if prompt is not None:
+    reply_to(prompt)

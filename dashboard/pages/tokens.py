@@ -1,0 +1,84 @@
+"""Tokens per turn for the open conversation: where the input went (uncached,
+written to the cache, read from it), the window's effect, the output, the
+running cost, the time to first token, and the table as CSV."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from chat_core import format_cost
+from chat_core.conversation import window_label
+from dashboard import state
+
+chat = state.chat()
+st.title("Tokens per turn")
+st.caption(f"**{chat.title or 'New chat (not saved yet)'}** · {chat.backend.label} · "
+           f"sending {window_label(chat.settings.window)}")
+
+records = chat.records
+if not records:
+    st.info("No turns yet: chat on the Chat page and each reply's tokens and cost will show here.")
+    st.stop()
+
+frame = pd.DataFrame([record.as_row() for record in records]).drop(columns=["message_id"])
+priced = frame["cost_usd"].notna().all()
+free = priced and (frame["backend"] == "local").all()
+frame["running_cost_usd"] = frame["cost_usd"].cumsum() if priced else None
+
+total = chat.totals
+a, b, c, d = st.columns(4)
+a.metric("Input tokens", f"{total.usage.all_input_tokens:,}")
+b.metric("Read from cache", f"{total.usage.cache_read_tokens:,}")
+c.metric("Output tokens", f"{total.usage.output_tokens:,}")
+d.metric("Cost", "free" if free else format_cost(total.cost_usd))
+
+x = alt.X("turn:O", title="turn")
+INPUT_PARTS = {"input_tokens": "input, uncached", "cache_write_tokens": "input, written to cache",
+               "cache_read_tokens": "input, read from cache"}
+inputs = frame.melt(id_vars=["turn"], value_vars=list(INPUT_PARTS), var_name="part", value_name="tokens")
+inputs["part"] = inputs["part"].map(INPUT_PARTS)
+legend = alt.Legend(orient="top", title=None)
+stacked = alt.Chart(inputs).mark_bar().encode(
+    x=x, y=alt.Y("tokens:Q", title="input tokens", stack="zero"),
+    color=alt.Color("part:N", sort=list(INPUT_PARTS.values()), legend=legend,
+                    scale=alt.Scale(domain=list(INPUT_PARTS.values()), range=["#4c78a8", "#e45756", "#72b7b2"])),
+    order=alt.Order("part:N"),
+    tooltip=["turn", "part", "tokens"],
+)
+no_window = alt.Chart(frame.dropna(subset=["unwindowed_input_tokens"]).assign(line="input with no window (estimate)")).mark_line(
+    strokeDash=[6, 4], point=True
+).encode(
+    x=x, y="unwindowed_input_tokens:Q",
+    stroke=alt.Stroke("line:N", legend=legend, scale=alt.Scale(range=["#666"])),
+    tooltip=[alt.Tooltip("unwindowed_input_tokens:Q", title="input with no window (estimate)")],
+)
+st.subheader("Input per turn")
+st.altair_chart(alt.layer(stacked, no_window).resolve_scale(color="independent").properties(height=300),
+                width="stretch")
+
+st.subheader("Output per turn")
+st.altair_chart(alt.Chart(frame).mark_bar(color="#f58518").encode(
+    x=x, y=alt.Y("output_tokens:Q", title="output tokens"), tooltip=["turn", "output_tokens", "stop_reason"],
+).properties(height=180), width="stretch")
+
+st.subheader("Running cost")
+if free:
+    st.caption("Free: the bundled local model costs nothing.")
+elif priced:
+    st.altair_chart(alt.Chart(frame).mark_line(point=True, color="#54a24b").encode(
+        x=x, y=alt.Y("running_cost_usd:Q", title="USD"), tooltip=["turn", alt.Tooltip("running_cost_usd:Q", format="$.6f")],
+    ).properties(height=180), width="stretch")
+else:
+    st.caption("Unknown: a turn used a model with no known price.")
+
+if frame["ttft_s"].notna().any():
+    st.subheader("Time to first token")
+    st.altair_chart(alt.Chart(frame.dropna(subset=["ttft_s"])).mark_line(point=True, color="#b279a2").encode(
+        x=x, y=alt.Y("ttft_s:Q", title="seconds"), tooltip=["turn", "backend", alt.Tooltip("ttft_s:Q", format=".3f")],
+    ).properties(height=160), width="stretch")
+
+st.dataframe(frame, hide_index=True, width="stretch")
+st.download_button("Download CSV", frame.to_csv(index=False), file_name=f"tokens-{chat.conversation_id}.csv",
+                   mime="text/csv", key="tokens_csv")
