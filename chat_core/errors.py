@@ -4,6 +4,22 @@ what to do. No message ever carries a credential."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+
+def redact_url(url: object) -> str:
+    """`url` fit for a message or a log: scheme, host, port and path; never a
+    user name, password or query string (which may carry a key)."""
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is not a number
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else "(an address that could not be read)"
+
 
 class ChatError(Exception):
     """A failure the user can act on. `kind` names it for storage and tests."""

@@ -14,7 +14,8 @@ from chat_core import ChatSession, Settings, errors, settings_from_env
 from chat_core.backends import Backend, make_backend
 from chat_core.backends.anthropic_backend import has_credential, make_client
 from chat_core.ids import parse_conversation_id
-from chat_core.storage import LOCAL_OWNER, Store
+from chat_core.storage import Store
+from dashboard import access
 
 CHAT = "chat"  # session_state key of this browser session's ChatSession
 NOTICE = "chat_notice"  # a one-line notice for the next run of the page
@@ -88,8 +89,8 @@ def backend_for(name: str, model: str) -> Backend:
 
 
 def owner() -> str:
-    """Whose conversations this browser session sees."""
-    return LOCAL_OWNER
+    """Whose conversations this browser session sees (stops the page before sign-in)."""
+    return access.owner()
 
 
 def notice(text: str) -> None:
@@ -99,7 +100,7 @@ def notice(text: str) -> None:
 
 def plain(text: str) -> str:
     """`text` for a Markdown-rendering element, shown exactly as written."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:@])", r"\\\1", text)
 
 
 def show_notice() -> None:
@@ -152,8 +153,11 @@ def current_chat() -> ChatSession:
     """This browser session's conversation, freshly read from the store: the one in
     the URL (a refresh keeps it), else a new unsaved one. Keeps `?c=` in the URL on
     every page. Stops the page with one line when the store fails."""
+    me = owner()
     try:
-        chat = st.session_state.get(CHAT) or _from_url()
+        chat = st.session_state.get(CHAT)
+        if chat is None or chat.owner != me:
+            chat = _from_url()
         if not chat.refresh():
             notice(f"Conversation {chat.conversation_id} was deleted (in another tab?): this is a new chat.")
             chat.new_conversation()

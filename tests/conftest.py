@@ -118,3 +118,9 @@ def db_url(request, tmp_path):
         conn.execute(sa.text("DROP TABLE IF EXISTS turns, messages, conversations, schema_version CASCADE"))
     engine.dispose()
     return url
+
+
+def pytest_configure(config):
+    # The loopback OIDC provider runs on an older Authlib API; its deprecations are not ours.
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:authlib.*")
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:oidc_provider_mock.*")

@@ -36,15 +36,17 @@ def free_port() -> int:
 class App:
     """`streamlit run streamlit_app.py` on loopback, restartable."""
 
-    def __init__(self, env: dict):
-        self.env, self.port, self.proc = env, free_port(), None
+    def __init__(self, env: dict, args: list[str] | None = None, port: int | None = None):
+        self.env, self.args, self.port, self.proc = env, args or [], port or free_port(), None
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = ARTIFACTS / f"streamlit-{self.port}.log"
 
     def start(self) -> "App":
+        ARTIFACTS.mkdir(exist_ok=True)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(self.port),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+             "--server.headless", "true", "--server.fileWatcherType", "none", *self.args],
+            cwd=ROOT, env=self.env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 60
         while time.time() < deadline:

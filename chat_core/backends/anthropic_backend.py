@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+import os
+from typing import Iterator, Mapping, Sequence
 
 import anthropic
 import httpx2
@@ -13,11 +14,18 @@ from ..usage import Usage
 from .base import Backend, Notify, Reply
 
 DEFAULT_MODEL = "claude-haiku-4-5"
+# Automatic prompt caching: the API puts the breakpoint on the last cacheable block.
+CACHE_CONTROL = {"type": "ephemeral"}
 
 
 def has_credential(environ) -> bool:
     """True when the environment gives the SDK a key or token to send."""
     return bool(environ.get("ANTHROPIC_API_KEY") or environ.get("ANTHROPIC_AUTH_TOKEN"))
+
+
+def prompt_cache_default(environ: Mapping[str, str]) -> bool:
+    """Prompt caching is on unless CHAT_PROMPT_CACHE says off (off, 0, false, no)."""
+    return environ.get("CHAT_PROMPT_CACHE", "on").strip().lower() not in ("off", "0", "false", "no")
 
 
 def make_client() -> anthropic.Anthropic:
@@ -29,9 +37,14 @@ def make_client() -> anthropic.Anthropic:
 class AnthropicBackend(Backend):
     name = "anthropic"
 
-    def __init__(self, model: str = DEFAULT_MODEL, client: anthropic.Anthropic | None = None):
+    def __init__(
+        self, model: str = DEFAULT_MODEL, client: anthropic.Anthropic | None = None, prompt_cache: bool | None = None
+    ):
+        """`prompt_cache` None takes `prompt_cache_default(os.environ)`; a face may
+        flip the `prompt_cache` attribute at any time, the next request follows it."""
         super().__init__(model or DEFAULT_MODEL)
         self.client = client if client is not None else make_client()
+        self.prompt_cache = prompt_cache_default(os.environ) if prompt_cache is None else prompt_cache
 
     def _has_credential(self) -> bool:
         client = self.client
@@ -56,6 +69,7 @@ class AnthropicBackend(Backend):
                 max_tokens=max_tokens,
                 system=system,
                 messages=[{"role": m.role, "content": m.text} for m in messages],
+                cache_control=CACHE_CONTROL if self.prompt_cache else anthropic.omit,
             ) as stream:
                 yield from stream.text_stream
                 final = stream.get_final_message()
@@ -131,7 +145,7 @@ def translate(exc: Exception, model: str, client: anthropic.Anthropic) -> errors
         return errors.TimeoutError_("Claude did not answer in time: check your network, then send again.")
     if isinstance(exc, anthropic.APIConnectionError):
         return errors.ConnectionLostError(
-            f"Could not reach Claude at {client.base_url}: check your network or ANTHROPIC_BASE_URL, then send again."
+            f"Could not reach Claude at {errors.redact_url(client.base_url)}: check your network or ANTHROPIC_BASE_URL, then send again."
         )
     if isinstance(exc, httpx2.TimeoutException):
         return errors.TimeoutError_(f"Claude stopped sending mid-reply; {kept}. Send again to retry.")

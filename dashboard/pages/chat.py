@@ -45,7 +45,7 @@ def conversation_picker() -> None:
     # browser never sends back a choice the server no longer offers.
     pick_key = f"chat_pick_{cid}_{hash(tuple(labels.items()))}"
     left.selectbox("Conversation", ids, index=ids.index(cid) if cid in ids else None, format_func=labels.get,
-                   key=pick_key, placeholder="New chat (saved when you send)", on_change=pick, args=(pick_key,))
+                   key=pick_key, placeholder="New chat (unsaved)", on_change=pick, args=(pick_key,))
     right.button("", icon=":material/add:", key="chat_new", help="New chat", on_click=state.new_chat,
                  disabled=not chat.stored)
     if not chat.stored:
