@@ -1,29 +1,17 @@
 """The dashboard: `streamlit run streamlit_app.py`.
 
-This entry point sets up the page, lets in only who may use it (see
-dashboard/access.py), opens this browser session's conversation (drawn from the
-store on every run, kept in the URL as `?c=ID` on every page) and hands over to
-the page the navigation picked: the chat or the Tokens page.
+`streamlit run` serves the `app` below; its start-up hook begins loading the
+bundled model before the first visitor arrives. Each browser session then runs
+this file as its page script, which is `dashboard.main.run()`.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import access, state
+from dashboard import main
 
-st.set_page_config(page_title="Claude chat", page_icon=":material/forum:", layout="wide")
+app = st.App(__file__, lifespan=main.lifespan)
 
-access.owner()  # before anything else: stops here, with what to do, before sign-in or when refused
-pages = st.navigation([
-    st.Page("dashboard/pages/chat.py", title="Chat", icon=":material/forum:", default=True),
-    st.Page("dashboard/pages/tokens.py", title="Tokens", icon=":material/bar_chart:", url_path="tokens"),
-])
-state.current_chat()
-state.preload_local_model_if_needed()
-if who := access.signed_in_as():
-    with st.sidebar:
-        st.caption(f"Signed in as **{state.plain(who)}**")
-        st.button("Sign out", icon=":material/logout:", type="tertiary", key="app_sign_out", on_click=st.logout)
-state.show_notice()
-pages.run()
+if __name__ == "__main__":  # a page run (the server itself only imports this file to find `app`)
+    main.run()

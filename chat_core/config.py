@@ -7,8 +7,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
-from .backends import anthropic_backend, local
+from .backends import claude_env, local
 from .errors import ConfigError
+from .window import CACHE_AWARE, POLICIES
 
 BACKENDS = ("anthropic", "local")
 DEFAULT_SYSTEM = (
@@ -29,13 +30,15 @@ class Settings:
     max_tokens: int = DEFAULT_MAX_TOKENS
     max_input_chars: int = DEFAULT_MAX_INPUT_CHARS
     database_url: str = ""
+    window_policy: str = CACHE_AWARE  # how a full window lets go of old exchanges (chat_core.window)
+    prompt_cache: bool = True  # Claude's prompt caching
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
 
 
 def default_model(backend: str) -> str:
-    return anthropic_backend.DEFAULT_MODEL if backend == "anthropic" else local.DEFAULT_MODEL
+    return claude_env.DEFAULT_MODEL if backend == "anthropic" else local.DEFAULT_MODEL
 
 
 def default_database_url(environ: Mapping[str, str]) -> str:
@@ -68,7 +71,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides) -> 
     given = {k: v for k, v in overrides.items() if v is not None}
     backend = (given.pop("backend", None) or environ.get("CHAT_BACKEND") or "").strip().lower()
     if not backend:
-        backend = "anthropic" if anthropic_backend.has_credential(environ) else "local"
+        backend = "anthropic" if claude_env.has_credential(environ) else "local"
     if backend not in BACKENDS:
         raise ConfigError(f"Unknown backend {backend!r}: choose 'anthropic' or 'local'.")
     model = given.pop("model", None) or environ.get("CHAT_MODEL") or default_model(backend)
@@ -80,10 +83,14 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides) -> 
         max_tokens=_int(environ, "CHAT_MAX_TOKENS", DEFAULT_MAX_TOKENS),
         max_input_chars=_int(environ, "CHAT_MAX_INPUT_CHARS", DEFAULT_MAX_INPUT_CHARS),
         database_url=default_database_url(environ),
+        window_policy=(environ.get("CHAT_WINDOW_POLICY") or CACHE_AWARE).strip().lower(),
+        prompt_cache=claude_env.prompt_cache_default(environ),
     )
     settings = settings.with_(**given)
     if settings.max_tokens < 1:
         raise ConfigError("max tokens must be at least 1.")
     if settings.window < 0:
         raise ConfigError("The window must be 0 (all exchanges) or more.")
+    if settings.window_policy not in POLICIES:
+        raise ConfigError(f"CHAT_WINDOW_POLICY={settings.window_policy!r} is not known: use 'cache' or 'slide'.")
     return settings

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from .window import CACHE_AWARE, estimate_tokens, first_sent
+
 USER = "user"
 ASSISTANT = "assistant"
 
@@ -80,18 +82,29 @@ def _usable(history: Sequence[Message], pair: Exchange) -> bool:
     )
 
 
-def window_indices(history: Sequence[Message], window: int) -> set[int]:
+def usable_exchanges(history: Sequence[Message]) -> list[Exchange]:
+    """The exchanges a request may carry, oldest first."""
+    return [pair for pair in exchanges(history) if _usable(history, pair)]
+
+
+def exchange_sizes(history: Sequence[Message], pairs: Sequence[Exchange]) -> list[int]:
+    """Estimated tokens of each exchange, for sizing the window."""
+    return [estimate_tokens(history[p.user_index].text) + estimate_tokens(history[p.reply_index].text)  # type: ignore[index]
+            for p in pairs]
+
+
+def window_indices(history: Sequence[Message], window: int, policy: str = CACHE_AWARE,
+                   min_prefix_tokens: int = 0) -> set[int]:
     """Indices of past messages that the next request carries.
 
     `window` is the number of past exchanges to send; 0 means all of them.
-    Exchanges whose reply failed with no text (or is missing) are skipped, so
-    roles always alternate and no empty message is sent.
+    `policy` decides how a full window lets go of old exchanges (chat_core.window:
+    in blocks that keep the cached prefix, or one a turn). Exchanges whose reply
+    failed with no text (or is missing) are skipped, so roles always alternate
+    and no empty message is sent.
     """
-    if window < 0:
-        raise ValueError("window must be 0 (no cap) or a positive number of exchanges")
-    usable = [pair for pair in exchanges(history) if _usable(history, pair)]
-    if window:
-        usable = usable[-window:]
+    usable = usable_exchanges(history)
+    usable = usable[first_sent(exchange_sizes(history, usable), window, policy, min_prefix_tokens):]
     picked: set[int] = set()
     for pair in usable:
         picked.add(pair.user_index)
@@ -104,7 +117,8 @@ def window_label(window: int) -> str:
     return "all exchanges" if window == 0 else f"the last {window} exchange{'s' if window != 1 else ''}"
 
 
-def build_request(history: Sequence[Message], new_text: str, window: int) -> list[Message]:
+def build_request(history: Sequence[Message], new_text: str, window: int, policy: str = CACHE_AWARE,
+                  min_prefix_tokens: int = 0) -> list[Message]:
     """The messages to send for a new user message: the window, then that message.
 
     Always valid for the Messages API: starts with a user message, roles
@@ -112,7 +126,7 @@ def build_request(history: Sequence[Message], new_text: str, window: int) -> lis
     """
     if not new_text.strip():
         raise ValueError("the new message is empty")
-    picked = window_indices(history, window)
+    picked = window_indices(history, window, policy, min_prefix_tokens)
     sent = [Message(history[i].role, history[i].text) for i in sorted(picked)]
     sent.append(Message(USER, new_text))
     return sent
@@ -135,11 +149,11 @@ class Conversation:
     system: str
     messages: list[Message] = field(default_factory=list)
 
-    def request_for(self, new_text: str, window: int) -> list[Message]:
-        return build_request(self.messages, new_text, window)
+    def request_for(self, new_text: str, window: int, policy: str = CACHE_AWARE, min_prefix_tokens: int = 0) -> list[Message]:
+        return build_request(self.messages, new_text, window, policy, min_prefix_tokens)
 
-    def in_window(self, window: int) -> set[int]:
-        return window_indices(self.messages, window)
+    def in_window(self, window: int, policy: str = CACHE_AWARE, min_prefix_tokens: int = 0) -> set[int]:
+        return window_indices(self.messages, window, policy, min_prefix_tokens)
 
     def clear(self) -> None:
         self.messages.clear()

@@ -15,9 +15,10 @@ from typing import Iterator, Sequence
 from . import errors
 from .backends.base import Backend, Notify, Reply
 from .config import Settings
-from .conversation import ASSISTANT, COMPLETE, FAILED, STOPPED, USER, Conversation, Message
+from .backends.local import LocalBackend
+from .conversation import ASSISTANT, COMPLETE, FAILED, STOPPED, USER, Conversation, Message, build_request
 from .storage import LOCAL_OWNER, title_from
-from .usage import Totals, TurnRecord, cost, price_for, totals
+from .usage import Totals, TurnRecord, cost, min_cacheable_tokens, price_for, totals
 
 
 class ChatSession:
@@ -40,6 +41,7 @@ class ChatSession:
         self.conversation_id = conversation_id
         self.owner = owner
         self.title = title  # None until stored
+        self._apply_prompt_cache()
         self._seen = self.last_saved_id()
 
     @classmethod
@@ -73,9 +75,15 @@ class ChatSession:
     def totals(self) -> Totals:
         return totals(self.records)
 
+    @property
+    def window_args(self) -> tuple[int, str, int]:
+        """(window, policy, minimum cacheable prefix): what decides the exchanges sent."""
+        min_prefix = min_cacheable_tokens(self.backend.model) if self.backend.name == "anthropic" else 0
+        return self.settings.window, self.settings.window_policy, min_prefix
+
     def in_window(self) -> set[int]:
         """Indices of past messages that the next request will carry."""
-        return self.conversation.in_window(self.settings.window)
+        return self.conversation.in_window(*self.window_args)
 
     def last_saved_id(self) -> int | None:
         """The newest stored message this session holds."""
@@ -116,13 +124,19 @@ class ChatSession:
     def update(self, **changes) -> None:
         """Change settings (window, system, max_tokens, ...); the next request uses them."""
         self.settings = self.settings.with_(**changes)
+        self._apply_prompt_cache()
         if "system" in changes:
             self.conversation.system = self.settings.system
         self._persist(system=self.settings.system, window=self.settings.window)
 
+    def _apply_prompt_cache(self) -> None:
+        if hasattr(self.backend, "prompt_cache"):
+            self.backend.prompt_cache = self.settings.prompt_cache
+
     def switch_backend(self, backend: Backend) -> None:
         self.backend = backend
         self.settings = self.settings.with_(backend=backend.name, model=backend.model)
+        self._apply_prompt_cache()
         self._persist(backend=backend.name, model=backend.model)
 
     def new_conversation(self) -> None:
@@ -161,7 +175,7 @@ class ChatSession:
             raise ValueError("the message is empty")
         if self.changed_elsewhere() and not self.refresh():
             raise errors.StorageError("This conversation was deleted (in another tab?): start a new chat to send it.")
-        request = self.conversation.request_for(text, self.settings.window)
+        request = self.conversation.request_for(text, *self.window_args)
         user = Message(USER, text)
         if self.store is not None:
             new = dict(system=self.settings.system, window=self.settings.window,
@@ -215,16 +229,18 @@ class ChatSession:
         self.records.append(record)
 
     def _unwindowed_estimate(self, request: Sequence[Message], reply: Reply) -> int | None:
-        """Input tokens this turn would have cost with no window: the tokens
-        actually sent, scaled by how much more text the whole history holds."""
+        """Input tokens this turn would have cost with no window. Counted by the local
+        model's own tokenizer; for Claude, estimated: the tokens actually sent, scaled
+        by how much more text the whole history holds."""
         sent_tokens = reply.usage.all_input_tokens
         if not sent_tokens:
             return None
+        history, user = self.messages[:-1], self.messages[-1]
+        if isinstance(self.backend, LocalBackend):
+            return self.backend.local.count_prompt_tokens(self.settings.system, build_request(history, user.text, 0))
         system = len(self.settings.system)
         sent_chars = system + sum(len(m.text) for m in request)
-        # Every earlier message that could have been sent, plus the new one (the last user message).
-        history = self.messages[:-1]
-        all_chars = system + sum(len(m.text) for m in history if m.sendable)
+        all_chars = system + sum(len(m.text) for m in self.messages if m.sendable)
         return round(sent_tokens * all_chars / max(sent_chars, 1))
 
     def _persist(self, **fields) -> None:

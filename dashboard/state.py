@@ -12,7 +12,7 @@ import streamlit as st
 
 from chat_core import ChatSession, Settings, errors, settings_from_env
 from chat_core.backends import Backend, make_backend
-from chat_core.backends.anthropic_backend import has_credential, make_client
+from chat_core.backends.claude_env import has_credential
 from chat_core.ids import parse_conversation_id
 from chat_core.storage import Store
 from dashboard import access
@@ -23,6 +23,8 @@ NOTICE = "chat_notice"  # a one-line notice for the next run of the page
 
 @st.cache_resource(show_spinner=False)
 def anthropic_client():
+    from chat_core.backends.anthropic_backend import make_client  # the SDK loads only for Claude
+
     return make_client()
 
 
@@ -46,9 +48,11 @@ def _preload_local_model() -> threading.Thread:
     when a chat first needs the model."""
     from chat_core.backends.local import DEFAULT_MODEL
 
+    system = base_settings().system
+
     def load() -> None:
         try:
-            local_model(DEFAULT_MODEL)
+            local_model(DEFAULT_MODEL).warm_up(system)
         except errors.ChatError:
             pass
 

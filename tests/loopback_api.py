@@ -4,16 +4,29 @@ The real SDK talks to it through ANTHROPIC_BASE_URL. Each request takes the
 next queued scenario; with none queued it echoes the last user message, with
 input tokens that grow with what was sent, so windowing shows in the counts.
 Every request body and its headers are kept in `requests` for assertions.
+
+Prompt caching is billed by the documented rules (see `PromptCache`); a
+request without any cache_control is billed as plain input, as before.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+from chat_core.usage import min_cacheable_tokens
+
+# Tokens every request carries before its first block, in the stand-in tokenizer.
+OVERHEAD_TOKENS = 8
+MAX_BREAKPOINTS = 4
+LOOKBACK_BLOCKS = 20  # boundaries checked per breakpoint: the breakpoint's own and the 19 before it
+TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
 
 
 @dataclass
@@ -47,15 +60,113 @@ def cut(text: str) -> Scenario:
     return Scenario("cut", text)
 
 
-def count_tokens(body: dict) -> int:
-    """A deterministic stand-in for tokenisation: words plus a fixed overhead."""
-    words = len(str(body.get("system", "")).split())
+@dataclass(frozen=True)
+class Block:
+    """One cacheable block of a prompt: the system prompt, or one content block of a message."""
+
+    key: bytes  # what must match exactly for a cache hit: role, position, content (not its cache_control)
+    tokens: int
+    cache_control: dict | None = None
+
+
+def _words(text: str) -> int:
+    return len(str(text).split())
+
+
+def prompt_blocks(body: dict) -> list[Block]:
+    """The request's prompt as blocks in cache order: system, then each message's blocks.
+
+    A message's first block also carries the message's fixed 3-token overhead.
+    """
+    blocks = []
+    system = body.get("system", "")
+    for part in system if isinstance(system, list) else ([{"type": "text", "text": system}] if system else []):
+        blocks.append(_block("system", True, part, _words(part.get("text", ""))))
     for message in body.get("messages", []):
         content = message["content"]
-        if isinstance(content, list):
-            content = " ".join(block.get("text", "") for block in content)
-        words += len(content.split()) + 3
-    return 8 + words
+        parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        for i, part in enumerate(parts):
+            blocks.append(_block(message["role"], i == 0, part, _words(part.get("text", "")) + (3 if i == 0 else 0)))
+    return blocks
+
+
+def _block(role: str, starts_message: bool, part: dict, tokens: int) -> Block:
+    content = {name: value for name, value in part.items() if name != "cache_control"}
+    key = json.dumps([role, starts_message, content], sort_keys=True).encode()
+    return Block(key, tokens, part.get("cache_control"))
+
+
+def count_tokens(body: dict) -> int:
+    """A deterministic stand-in for tokenisation: words plus a fixed overhead."""
+    return OVERHEAD_TOKENS + sum(block.tokens for block in prompt_blocks(body))
+
+
+def _prefixes(model: str, blocks: list[Block]) -> tuple[list[bytes], list[int]]:
+    """For each block: a digest of the model and the exact prompt up to and
+    including it, and the tokens of that prompt."""
+    digest, digests, ends, end = hashlib.sha256(model.encode()), [], [], OVERHEAD_TOKENS
+    for block in blocks:
+        digest.update(block.key + b"\0")
+        digests.append(digest.digest())
+        end += block.tokens
+        ends.append(end)
+    return digests, ends
+
+
+class TooManyBreakpoints(ValueError):
+    """More than 4 cache breakpoints: the API answers 400."""
+
+
+class PromptCache:
+    """Claude's prompt cache, by the documented rules.
+
+    - Breakpoints: every block with cache_control, plus, for a top-level
+      cache_control (automatic caching), the last block; at most 4.
+    - An entry is the exact prefix up to a breakpoint (system, then the
+      messages' blocks in order, for one model). It is written only when that
+      prefix reaches the model's minimum cacheable length.
+    - A request reads the longest live entry found at a block boundary within
+      the 20 boundaries ending at one of its breakpoints.
+    - Entries live 5 minutes (1 hour with ttl "1h") from their last write or read.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.entries: dict[bytes, tuple[float, float]] = {}  # prefix digest -> (expires at, ttl)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    def bill(self, body: dict) -> dict:
+        """The usage of `body`'s prompt: uncached input, cache writes and reads; updates the cache."""
+        blocks = prompt_blocks(body)
+        total = count_tokens(body)
+        marks = {i: block.cache_control for i, block in enumerate(blocks) if block.cache_control}
+        slots = len(marks) + (1 if body.get("cache_control") else 0)
+        if slots > MAX_BREAKPOINTS:
+            raise TooManyBreakpoints(f"at most {MAX_BREAKPOINTS} cache breakpoints, found {slots}")
+        if body.get("cache_control") and blocks:
+            marks.setdefault(len(blocks) - 1, body["cache_control"])
+        usage = {"input_tokens": total, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+        if not marks:
+            return usage
+        digests, ends = _prefixes(str(body.get("model", "")), blocks)
+        now = self.clock()
+        live = {i for mark in marks for i in range(max(0, mark - LOOKBACK_BLOCKS + 1), mark + 1)
+                if self.entries.get(digests[i], (0.0, 0.0))[0] > now}
+        hit = max(live, default=-1)
+        read = ends[hit] if hit >= 0 else 0
+        if hit >= 0:
+            ttl = self.entries[digests[hit]][1]
+            self.entries[digests[hit]] = (now + ttl, ttl)
+        minimum = min_cacheable_tokens(body.get("model", ""))
+        written = [mark for mark in marks if mark > hit and ends[mark] >= minimum]
+        for mark in written:
+            ttl = TTL_SECONDS[marks[mark].get("ttl", "5m")]
+            self.entries[digests[mark]] = (now + ttl, ttl)
+        write = ends[max(written)] - read if written else 0
+        usage.update(input_tokens=total - read - write, cache_creation_input_tokens=write, cache_read_input_tokens=read)
+        return usage
 
 
 def split_text(text: str, chunks: int | None) -> list[str]:
@@ -82,7 +193,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class LoopbackAPI:
-    def __init__(self):
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.cache = PromptCache(clock)
         self.scenarios: deque[Scenario] = deque()
         self.requests: list[dict] = []
         self.headers: list[dict] = []
@@ -98,11 +210,17 @@ class LoopbackAPI:
             def do_POST(self):
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                usage = None
                 with api._lock:
                     api.requests.append(body)
                     api.headers.append({k.lower(): v for k, v in self.headers.items()})
                     scenario = api._next()
-                api._serve(self, body, scenario)
+                    try:
+                        if scenario.kind != "http_error":
+                            usage = api.cache.bill(body)
+                    except TooManyBreakpoints:  # the API refuses the request; the scenario is spent
+                        scenario = http_error(400, "invalid_request_error")
+                api._serve(self, body, scenario, usage)
 
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -125,6 +243,7 @@ class LoopbackAPI:
             self.scenarios.clear()
             self.requests.clear()
             self.headers.clear()
+            self.cache.clear()
 
     def _next(self) -> Scenario:
         if not self.scenarios:
@@ -137,7 +256,7 @@ class LoopbackAPI:
 
     # -- the wire ------------------------------------------------------------
 
-    def _serve(self, handler: BaseHTTPRequestHandler, body: dict, scenario: Scenario) -> None:
+    def _serve(self, handler: BaseHTTPRequestHandler, body: dict, scenario: Scenario, usage: dict | None) -> None:
         if scenario.kind == "http_error":
             payload = json.dumps(
                 {"type": "error", "error": {"type": scenario.error_type, "message": f"loopback {scenario.error_type}"},
@@ -157,7 +276,6 @@ class LoopbackAPI:
         if text is None:
             last = body["messages"][-1]["content"]
             text = f"echo: {last}"
-        input_tokens = count_tokens(body)
         pieces = split_text(text, scenario.chunks)
 
         handler.send_response(200)
@@ -174,8 +292,7 @@ class LoopbackAPI:
             write(sse("message_start", {"type": "message_start", "message": {
                 "id": "msg_loopback", "type": "message", "role": "assistant", "content": [],
                 "model": body.get("model", "claude-haiku-4-5"), "stop_reason": None, "stop_sequence": None,
-                "usage": {"input_tokens": input_tokens, "output_tokens": 1,
-                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}))
+                "usage": {**usage, "output_tokens": 1}}}))
             write(sse("content_block_start", {"type": "content_block_start", "index": 0,
                                               "content_block": {"type": "text", "text": ""}}))
             write(sse("ping", {"type": "ping"}))

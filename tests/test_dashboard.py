@@ -262,3 +262,29 @@ def test_the_database_can_be_named_in_streamlit_secrets(api, isolated):
     send(at, "kept in the secrets database")
     stored = Store(url).load(int(at.query_params["c"]))
     assert [m.text for m in stored.messages] == ["kept in the secrets database", "echo: kept in the secrets database"]
+
+
+def test_a_long_chat_on_claude_hits_the_cache_and_the_token_page_shows_where_the_money_went(api, app):
+    at = app()
+    words = " ".join(f"word{i}" for i in range(1500))
+    for n in range(4):
+        send(at, f"message {n}: {words}")
+    assert all(body.get("cache_control") == {"type": "ephemeral"} for body in api.requests)
+    at.switch_page(TOKENS).run()
+    assert not at.exception
+    frame = at.dataframe[0].value
+    assert list(frame["cache_read_tokens"] > 0) == [False, False, True, True]  # past Haiku's 4,096-token minimum
+    assert frame["cache_write_tokens"].iloc[1:].gt(0).all()
+    assert int(metrics(at)["Read from cache"].replace(",", "")) == frame["cache_read_tokens"].sum()
+    chart = at.get("vega_lite_chart")[2].proto.spec
+    assert "with no caching (computed)" in chart and "plain sliding window" in chart
+    saved = next(c.value for c in at.caption if c.value.startswith("Prompt caching saved"))
+    assert not saved.startswith("Prompt caching saved $-")
+
+
+def test_prompt_caching_can_be_turned_off_in_the_sidebar(api, app):
+    at = app()
+    send(at, "one")
+    next(t for t in at.toggle if t.key.startswith("chat_prompt_cache_")).set_value(False).run()
+    send(at, "two")
+    assert "cache_control" in api.requests[0] and "cache_control" not in api.requests[1]

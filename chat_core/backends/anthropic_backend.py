@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Sequence
 
 import anthropic
 import httpx2
@@ -12,20 +12,10 @@ from .. import errors
 from ..conversation import Message
 from ..usage import Usage
 from .base import Backend, Notify, Reply
+from .claude_env import DEFAULT_MODEL, has_credential, prompt_cache_default  # noqa: F401 (re-exported)
 
-DEFAULT_MODEL = "claude-haiku-4-5"
 # Automatic prompt caching: the API puts the breakpoint on the last cacheable block.
 CACHE_CONTROL = {"type": "ephemeral"}
-
-
-def has_credential(environ) -> bool:
-    """True when the environment gives the SDK a key or token to send."""
-    return bool(environ.get("ANTHROPIC_API_KEY") or environ.get("ANTHROPIC_AUTH_TOKEN"))
-
-
-def prompt_cache_default(environ: Mapping[str, str]) -> bool:
-    """Prompt caching is on unless CHAT_PROMPT_CACHE says off (off, 0, false, no)."""
-    return environ.get("CHAT_PROMPT_CACHE", "on").strip().lower() not in ("off", "0", "false", "no")
 
 
 def make_client() -> anthropic.Anthropic:

@@ -86,6 +86,16 @@ class LocalModel:
             ) from None
         return cls(llama, name, path)
 
+    def warm_up(self, system: str) -> None:
+        """Evaluate a short chat once, so the first reply is as quick as the next: llama.cpp
+        sets itself up on its first evaluation, and keeps the persona's tokens for reuse."""
+        with self.lock:
+            completion = self.llama.create_chat_completion(
+                messages=_chat_messages(system, [Message("user", "Hello")]), max_tokens=1, stream=True
+            )
+            for _ in completion:
+                pass
+
     def count_prompt_tokens(self, system: str, messages: Sequence[Message]) -> int:
         """Tokens the chat prompt takes, by the model's own tokenizer and template."""
         chat = _chat_messages(system, messages)

@@ -12,11 +12,14 @@ from chat_core import COMPLETE, FAILED, STOPPED, ChatSession, errors, format_cos
 from chat_core.export import to_json, to_markdown
 from chat_core.backends import truncation_note
 from chat_core.usage import known_models
+from chat_core.window import CACHE_AWARE, POLICIES, SLIDE
 from dashboard import state
 
 RECENT = 60  # messages drawn before "show earlier", so a long chat reruns fast
 WINDOW_STEPS = list(range(1, 21)) + ["all"]
 BACKEND_LABELS = {"local": "Local model (offline)", "anthropic": "Claude"}
+POLICY_LABELS = {CACHE_AWARE: "Let go of old exchanges in blocks (keeps the prompt cache warm)",
+                 SLIDE: "Drop the oldest exchange every turn"}
 DRAWN = "chat_drawn"  # (conversation id, newest message id) the page last drew
 
 chat: ChatSession = state.chat()
@@ -50,7 +53,8 @@ def conversation_picker() -> None:
                  disabled=not chat.stored)
     if not chat.stored:
         return
-    with st.expander("Rename, delete, export"):
+    # Popovers: drawn in the browser only when opened, so the page is usable sooner.
+    with st.popover("Rename, delete, export", icon=":material/edit_note:", width="stretch"):
         st.text_input("Title", value=chat.title or "", key=f"chat_title_{cid}", max_chars=200,
                       on_change=lambda: db.rename(cid, _value(f"chat_title_{cid}"), chat.owner))
         # Built only when clicked, not on every rerun, from the store as it is then.
@@ -103,7 +107,18 @@ def backend_controls() -> None:
         current = chat.backend.model if chat.backend.name == "anthropic" else models[0]
         st.selectbox("Model", models, index=models.index(current), key=model_key,
                      on_change=lambda: switch_backend("anthropic", _value(model_key)))
-    st.caption(f"Live: **{chat.backend.label}**")
+    if picked == "anthropic":
+        cache_key = f"chat_prompt_cache_{cid}"
+        st.toggle("Prompt caching", value=chat.settings.prompt_cache, key=cache_key,
+                  help="Claude bills a repeated prompt prefix at a tenth of the input price.",
+                  on_change=lambda: chat.update(prompt_cache=_value(cache_key)))
+    policy_key = f"chat_window_policy_{cid}"
+    st.radio("When the window is full", POLICIES, index=POLICIES.index(chat.settings.window_policy),
+             format_func=POLICY_LABELS.get, key=policy_key,
+             on_change=lambda: chat.update(window_policy=_value(policy_key)))
+    system_key = f"chat_system_{cid}"
+    st.text_area("Persona (system prompt)", value=chat.settings.system, key=system_key, height=110,
+                 on_change=lambda: _value(system_key).strip() and chat.update(system=_value(system_key)))
 
 
 def set_window(key: str) -> None:
@@ -111,10 +126,8 @@ def set_window(key: str) -> None:
     chat.update(window=0 if value == "all" else value)
 
 
-def settings_controls() -> None:
-    system_key, window_key = f"chat_system_{cid}", f"chat_window_{cid}"
-    st.text_area("Persona (system prompt)", value=chat.settings.system, key=system_key, height=110,
-                 on_change=lambda: _value(system_key).strip() and chat.update(system=_value(system_key)))
+def window_controls() -> None:
+    window_key = f"chat_window_{cid}"
     current = chat.settings.window or "all"
     st.select_slider("Window: past exchanges sent", WINDOW_STEPS, value=current if current in WINDOW_STEPS else "all",
                      key=window_key, on_change=set_window, args=(window_key,))
@@ -191,13 +204,15 @@ def reply_to(prompt: str) -> None:
     st.rerun()  # draw the page from the store: captions, title, counters
 
 
+# The input first: it is what a visitor needs, and the browser draws it before the sidebar.
+prompt = st.chat_input("Message (/clear starts a new chat)", submit_mode="stop", key="chat_input")
 with st.sidebar:
     show_counters()
     conversation_picker()
-    backend_controls()
-    settings_controls()
+    with st.popover(chat.backend.label, icon=":material/tune:", width="stretch", help="Backend, model and persona"):
+        backend_controls()
+    window_controls()
 
-prompt = st.chat_input("Message (/clear starts a new chat)", submit_mode="stop", key="chat_input")
 if prompt is not None and prompt.strip() == "/clear":
     state.new_chat()
     st.rerun()

@@ -10,6 +10,7 @@ import streamlit as st
 
 from chat_core import format_cost
 from chat_core.conversation import window_label
+from chat_core.whatif import what_if
 from dashboard import state
 
 chat = state.chat()
@@ -39,7 +40,7 @@ INPUT_PARTS = {"input_tokens": "input, uncached", "cache_write_tokens": "input, 
                "cache_read_tokens": "input, read from cache"}
 inputs = frame.melt(id_vars=["turn"], value_vars=list(INPUT_PARTS), var_name="part", value_name="tokens")
 inputs["part"] = inputs["part"].map(INPUT_PARTS)
-legend = alt.Legend(orient="top", title=None)
+legend = alt.Legend(orient="top", title=None, labelLimit=400)
 stacked = alt.Chart(inputs).mark_bar().encode(
     x=x, y=alt.Y("tokens:Q", title="input tokens", stack="zero"),
     color=alt.Color("part:N", sort=list(INPUT_PARTS.values()), legend=legend,
@@ -47,12 +48,13 @@ stacked = alt.Chart(inputs).mark_bar().encode(
     order=alt.Order("part:N"),
     tooltip=["turn", "part", "tokens"],
 )
-no_window = alt.Chart(frame.dropna(subset=["unwindowed_input_tokens"]).assign(line="input with no window (estimate)")).mark_line(
+NO_WINDOW = "input with no window (local: counted; Claude: estimated)"
+no_window = alt.Chart(frame.dropna(subset=["unwindowed_input_tokens"]).assign(line=NO_WINDOW)).mark_line(
     strokeDash=[6, 4], point=True
 ).encode(
     x=x, y="unwindowed_input_tokens:Q",
     stroke=alt.Stroke("line:N", legend=legend, scale=alt.Scale(range=["#666"])),
-    tooltip=[alt.Tooltip("unwindowed_input_tokens:Q", title="input with no window (estimate)")],
+    tooltip=[alt.Tooltip("unwindowed_input_tokens:Q", title=NO_WINDOW)],
 )
 st.subheader("Input per turn")
 st.altair_chart(alt.layer(stacked, no_window).resolve_scale(color="independent").properties(height=300),
@@ -67,9 +69,24 @@ st.subheader("Running cost")
 if free:
     st.caption("Free: the bundled local model costs nothing.")
 elif priced:
-    st.altair_chart(alt.Chart(frame).mark_line(point=True, color="#54a24b").encode(
-        x=x, y=alt.Y("running_cost_usd:Q", title="USD"), tooltip=["turn", alt.Tooltip("running_cost_usd:Q", format="$.6f")],
-    ).properties(height=180), width="stretch")
+    whatifs = pd.DataFrame([vars(w) for w in what_if(chat.settings.system, chat.messages, records, chat.settings.window)])
+    COSTS = {"running_cost_usd": "billed", "no_cache_usd": "with no caching (computed)",
+             "plain_slide_usd": "plain sliding window, no cache (computed, estimate)"}
+    running = frame[["turn", "running_cost_usd"]].assign(
+        no_cache_usd=whatifs["no_cache_usd"].cumsum(), plain_slide_usd=whatifs["plain_slide_usd"].cumsum(),
+    ).melt(id_vars=["turn"], var_name="series", value_name="usd")
+    running["series"] = running["series"].map(COSTS)
+    st.altair_chart(alt.Chart(running).mark_line(point=True).encode(
+        x=x, y=alt.Y("usd:Q", title="USD"),
+        color=alt.Color("series:N", legend=alt.Legend(orient="top", title=None, labelLimit=400),
+                        scale=alt.Scale(domain=list(COSTS.values()), range=["#54a24b", "#e45756", "#9d755d"])),
+        strokeDash=alt.StrokeDash("series:N", legend=None, scale=alt.Scale(domain=list(COSTS.values()),
+                                                                          range=[[1, 0], [6, 4], [2, 2]])),
+        tooltip=["turn", "series", alt.Tooltip("usd:Q", format="$.6f")],
+    ).properties(height=200), width="stretch")
+    saved = whatifs["no_cache_usd"].sum() - frame["cost_usd"].sum()
+    st.caption(f"Prompt caching saved {format_cost(saved)} in this conversation (computed from the recorded "
+               "tokens and the prices).")
 else:
     st.caption("Unknown: a turn used a model with no known price.")
 
