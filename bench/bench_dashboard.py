@@ -34,10 +34,10 @@ def rerun_times(api_url: str) -> None:
             store = Store(f"sqlite:///{folder}/chat.db")
             cid = store.create_conversation("persona", 10, "anthropic", "claude-haiku-4-5")
             for turn in range(1, turns + 1):
-                store.add_message(cid, Message("user", f"question {turn} with **markdown**"))
-                store.add_message(cid, Message("assistant", f"answer {turn}: " + "some words " * 30))
-                store.add_turn(cid, TurnRecord(turn, Usage(100, 40), 3, "claude-haiku-4-5", "anthropic",
-                                               0.2, 1.0, "complete", 0.0003, "end_turn", 120))
+                _, asked = store.add_user_message(cid, Message("user", f"question {turn} with **markdown**"))
+                store.add_reply(cid, Message("assistant", f"answer {turn}: " + "some words " * 30, reply_to=asked),
+                                TurnRecord(turn, Usage(100, 40), 3, "claude-haiku-4-5", "anthropic",
+                                           0.2, 1.0, "complete", 0.0003, "end_turn", 120))
             at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
             at.query_params["c"] = str(cid)
             at.run()

@@ -28,9 +28,8 @@ def record(turn: int) -> TurnRecord:
 
 
 def save_turn(store: Store, cid: int, turn: int) -> None:
-    store.add_message(cid, Message("user", f"question {turn}: " + "words " * 20))
-    store.add_message(cid, Message("assistant", f"answer {turn}: " + "more words " * 60))
-    store.add_turn(cid, record(turn))
+    _, asked = store.add_user_message(cid, Message("user", f"question {turn}: " + "words " * 20))
+    store.add_reply(cid, Message("assistant", f"answer {turn}: " + "more words " * 60, reply_to=asked), record(turn))
 
 
 def bench(name: str, url: str) -> None:

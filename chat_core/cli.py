@@ -22,8 +22,9 @@ from .backends.local import LocalBackend
 from .config import Settings, settings_from_env
 from .conversation import window_label
 from .ids import parse_conversation_id, parse_whole_number
+from .search import search, search_words
 from .session import ChatSession
-from .storage import Store
+from .storage import LOCAL_OWNER, Store
 from .terminal_text import printable
 from .usage import Usage, format_cost
 
@@ -32,9 +33,11 @@ HELP = """Commands:
   /clear         start a new conversation (this one stays stored: --list)
   /window N      send only the last N exchanges (0 = all)
   /system TEXT   change the persona
+  /retry         a new reply to your last message (the earlier reply is kept as a version)
+  /edit TEXT     replace your last message with TEXT and get a new reply (the old one is kept)
   quit, exit     leave (Ctrl-D too; Ctrl-C stops a reply, or leaves at the prompt)
   //TEXT         send "/TEXT" as a message (a line starting with /word is a command)"""
-COMMANDS = "/help, /clear, /window N, /system TEXT, /quit"
+COMMANDS = "/help, /clear, /window N, /system TEXT, /retry, /edit TEXT, /quit"
 QUIT_WORDS = ("quit", "exit", "/quit", "/exit")
 # A command is a slash, a word, then nothing or a space and its argument. Any other
 # line is a message: "/usr/bin/env is missing" or "/ 2" are sent as they are.
@@ -53,6 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resume", nargs="?", const="last", metavar="ID",
                         help="continue a stored conversation (the most recent without an ID)")
     parser.add_argument("--list", action="store_true", help="list stored conversations and exit")
+    parser.add_argument("--search", nargs="+", metavar="WORDS",
+                        help="list the stored conversations that mention all these words, newest first, and exit")
     return parser.parse_args(argv)
 
 
@@ -81,7 +86,10 @@ def tolerate_bad_text(*streams: TextIO) -> None:
 
 
 def token_counts(usage: Usage) -> str:
-    return f"{usage.input_tokens:,} input + {usage.output_tokens:,} output tokens"
+    cached = usage.cache_read_tokens + usage.cache_write_tokens
+    detail = (f" ({usage.cache_read_tokens:,} read from cache, {usage.cache_write_tokens:,} written to it)"
+              if cached else "")
+    return f"{usage.all_input_tokens:,} input{detail} + {usage.output_tokens:,} output tokens"
 
 
 def usage_line(session: ChatSession) -> str:
@@ -113,16 +121,28 @@ def command(session: ChatSession, name: str, arg: str, term: Terminal) -> None:
         else:
             session.update(system=arg)
             term.say("Persona changed.")
+    elif name == "retry":
+        turn(session, None, term, session.regenerate)
+    elif name == "edit":
+        if not arg:
+            term.warn("/edit takes the new text of your last message: /edit TEXT.")
+        else:
+            turn(session, arg, term, session.edit_last)
     else:
         term.warn(f"Unknown command /{name}, not sent. Commands: {COMMANDS}; //TEXT sends /TEXT as a message.")
 
 
-def turn(session: ChatSession, text: str, term: Terminal) -> None:
-    """Send one message and stream the reply; failures print one line."""
+def turn(session: ChatSession, text: str | None, term: Terminal, start=None) -> None:
+    """Send one message (by default; `start` may regenerate or edit instead) and stream
+    the reply; failures print one line."""
+    start = start or session.send
     try:
-        chunks = session.send(text, notify=term.warn)
+        chunks = start(notify=term.warn) if text is None else start(text, notify=term.warn)
     except errors.ChatError as exc:
         term.warn(exc.message)
+        return
+    except ValueError:
+        term.warn("There is no message to send again yet.")
         return
     try:
         for chunk in chunks:
@@ -188,6 +208,23 @@ def list_conversations(store: Store, term: Terminal) -> None:
         term.say(f"{c.id:>5}  {when}  {c.backend} · {c.model}  {c.title}")
 
 
+def search_conversations(store: Store, words: str, term: Terminal) -> int:
+    """Print the conversations that mention `words`, newest first: each as in --list, then a snippet."""
+    if not search_words(words):
+        term.warn("--search needs a word to look for (letters or digits; punctuation alone is not searched).")
+        return 1
+    hits = search(store, words, LOCAL_OWNER)
+    if not hits:
+        term.say(f"No conversation mentions {words}.")
+    for hit in hits:
+        when = dt.datetime.fromtimestamp(hit.updated_at).strftime("%Y-%m-%d %H:%M")
+        term.say(f"{hit.conversation_id:>5}  {when}  {hit.title}")
+        term.say(f"       {hit.snippet}")
+    if hits:
+        term.say("Continue one with --resume ID.")
+    return 0
+
+
 def not_found(resume: str) -> errors.ConfigError:
     if resume == "last":
         return errors.ConfigError("There is no stored conversation to resume yet.")
@@ -242,6 +279,8 @@ def run(argv: list[str] | None, stdin: TextIO | None) -> int:
         if args.list:
             list_conversations(store, term)
             return 0
+        if args.search:
+            return search_conversations(store, " ".join(args.search), term)
         session = build_session(settings, store, args.resume, term)
     except errors.ChatError as exc:
         term.warn(exc.message)

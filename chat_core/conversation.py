@@ -30,6 +30,8 @@ class Message:
     id: int | None = None  # the store's id; None until saved
     reply_to: int | None = None  # a reply: the id of the user message it answers
     unsaved: str | None = None  # why the store could not keep it (shown beside it)
+    edit_of: int | None = None  # an edited question: the id of its first version
+    active: bool = True  # False: an earlier version, kept but neither shown nor sent
 
     @property
     def sendable(self) -> bool:
@@ -52,6 +54,29 @@ def thread_order(messages: Sequence[Message]) -> list[Message]:
     for orphans in replies.values():  # replies whose question is gone: keep them, at the end
         ordered.extend(orphans)
     return ordered
+
+
+def active_thread(messages: Sequence[Message]) -> list[Message]:
+    """The conversation as shown and sent: active versions only (a reply to an
+    inactive question is hidden with it), each reply after its question."""
+    questions = {m.id for m in messages if m.role == USER and m.active}
+    return thread_order([m for m in messages if m.active and (
+        m.role == USER or m.reply_to is None or m.reply_to in questions)])
+
+
+def versions(everything: Sequence[Message], message: Message) -> list[Message]:
+    """Every version of `message`, oldest first: the replies to its question, or
+    the edits of its question (itself alone when it has none, or is not stored)."""
+    if message.id is None:
+        return [message]
+    if message.role == ASSISTANT:
+        if message.reply_to is None:
+            return [message]
+        same = [m for m in everything if m.role == ASSISTANT and m.reply_to == message.reply_to]
+    else:
+        root = message.edit_of or message.id
+        same = [m for m in everything if m.role == USER and (m.edit_of or m.id) == root]
+    return sorted(same, key=lambda m: m.id) or [message]
 
 
 @dataclass(frozen=True)

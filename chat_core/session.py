@@ -16,7 +16,9 @@ from . import errors
 from .backends.base import Backend, Notify, Reply
 from .config import Settings
 from .backends.local import LocalBackend
-from .conversation import ASSISTANT, COMPLETE, FAILED, STOPPED, USER, Conversation, Message, build_request
+from .conversation import (
+    ASSISTANT, COMPLETE, FAILED, STOPPED, USER, Conversation, Message, build_request, versions,
+)
 from .storage import LOCAL_OWNER, title_from
 from .usage import Totals, TurnRecord, cost, min_cacheable_tokens, price_for, totals
 
@@ -41,6 +43,7 @@ class ChatSession:
         self.conversation_id = conversation_id
         self.owner = owner
         self.title = title  # None until stored
+        self.everything: list[Message] = list(self.conversation.messages)  # every version, for `versions_of`
         self._apply_prompt_cache()
         self._seen = self.last_saved_id()
 
@@ -59,7 +62,10 @@ class ChatSession:
         info = stored.info
         settings = settings.with_(system=info.system, window=info.window, backend=backend.name, model=backend.model)
         conversation = Conversation(info.system, stored.messages)
-        return cls(backend, settings, conversation, stored.records, store, conversation_id, owner, info.title)
+        chat = cls(backend, settings, conversation, stored.records, store, conversation_id, owner, info.title)
+        chat.everything = stored.versions
+        chat._seen = chat.last_saved_id()
+        return chat
 
     # -- reading -------------------------------------------------------------
 
@@ -86,8 +92,8 @@ class ChatSession:
         return self.conversation.in_window(*self.window_args)
 
     def last_saved_id(self) -> int | None:
-        """The newest stored message this session holds."""
-        return max((m.id for m in self.messages if m.id is not None), default=None)
+        """The newest stored message this session holds, any version."""
+        return max((m.id for m in self.everything if m.id is not None), default=None)
 
     def record_for(self, message: Message) -> TurnRecord | None:
         """The usage record of a reply."""
@@ -106,6 +112,7 @@ class ChatSession:
             return False
         unsaved = [m for m in self.messages if m.unsaved]
         self.conversation.messages = stored.messages + unsaved
+        self.everything = stored.versions
         self.conversation.system = stored.info.system
         self.records = stored.records
         self.title = stored.info.title
@@ -170,20 +177,61 @@ class ChatSession:
         Raises InputTooLongError or ValueError before anything is saved, and
         StorageError when the message cannot be saved (nothing is sent then).
         """
+        text = self._checked(text)
+        return self._ask(self.messages, Message(USER, text), notify)
+
+    def edit_last(self, text: str, notify: Notify | None = None) -> Iterator[str]:
+        """Replace the last question with `text` and stream a new reply. The earlier
+        version and its replies are kept as versions (see `versions_of`)."""
+        text = self._checked(text)
+        last = self._last_question()
+        edited = Message(USER, text, edit_of=(last.edit_of or last.id) if last.id is not None else None)
+        return self._ask(self.messages[:self.messages.index(last)], edited, notify)
+
+    def regenerate(self, notify: Notify | None = None) -> Iterator[str]:
+        """Send the last question again and stream a new reply; earlier replies stay as versions."""
+        self._sync()
+        user = self._last_question()
+        history = self.messages[:self.messages.index(user)]
+        request = build_request(history, user.text, *self.window_args)
+        return self._stream(request, user, Reply(self.backend.name, self.backend.model), notify)
+
+    def versions_of(self, message: Message) -> list[Message]:
+        """Every version of a message (the replies to one question, or the edits of one), oldest first."""
+        return versions(self.everything, message)
+
+    def choose_version(self, message: Message) -> None:
+        """Show and send `message` instead of its other versions."""
+        if self.store is not None and self.conversation_id is not None and message.id is not None:
+            self.store.choose_version(self.conversation_id, message.id, self.owner)
+            self.refresh()
+
+    def _checked(self, text: str) -> str:
         text = self.check(text)
         if text is None:
             raise ValueError("the message is empty")
+        self._sync()
+        return text
+
+    def _sync(self) -> None:
         if self.changed_elsewhere() and not self.refresh():
             raise errors.StorageError("This conversation was deleted (in another tab?): start a new chat to send it.")
-        request = self.conversation.request_for(text, *self.window_args)
-        user = Message(USER, text)
+
+    def _last_question(self) -> Message:
+        question = next((m for m in reversed(self.messages) if m.role == USER), None)
+        if question is None:
+            raise ValueError("there is no question to send again")
+        return question
+
+    def _ask(self, history: Sequence[Message], user: Message, notify: Notify | None) -> Iterator[str]:
+        request = build_request(history, user.text, *self.window_args)
         if self.store is not None:
             new = dict(system=self.settings.system, window=self.settings.window,
                        backend=self.backend.name, model=self.backend.model)
             self.conversation_id, user.id = self.store.add_user_message(self.conversation_id, user, self.owner, new)
-            self.title = self.title or title_from(text)
+            self.title = self.title or title_from(user.text)
             self._seen = user.id
-        self.messages.append(user)
+        self.conversation.messages = list(history) + [user]
         reply = Reply(self.backend.name, self.backend.model)
         return self._stream(request, user, reply, notify)
 
@@ -217,30 +265,36 @@ class ChatSession:
             status=status,
             cost_usd=cost(reply.usage, price_for(reply.backend, reply.model)),
             stop_reason=reply.stop_reason,
-            unwindowed_input_tokens=self._unwindowed_estimate(request, reply),
+            unwindowed_input_tokens=self._unwindowed_estimate(request, user, reply),
         )
         if self.store is not None and user.id is not None:
             try:
                 message.id, record.turn = self.store.add_reply(self.conversation_id, message, record)
-                record.message_id = self._seen = message.id
+                record.message_id = message.id
             except errors.StorageError as exc:
                 message.unsaved = exc.message
-        self.messages.append(message)
+        if message.id is not None and self.refresh():
+            return
+        # Not stored: in memory, the new reply takes the place of any earlier one to its question.
+        at = next(i for i, m in enumerate(self.messages) if m is user) + 1
+        replaced = at < len(self.messages) and self.messages[at].role == ASSISTANT
+        self.messages[at:at + replaced] = [message]
+        self.everything.append(message)
         self.records.append(record)
 
-    def _unwindowed_estimate(self, request: Sequence[Message], reply: Reply) -> int | None:
+    def _unwindowed_estimate(self, request: Sequence[Message], user: Message, reply: Reply) -> int | None:
         """Input tokens this turn would have cost with no window. Counted by the local
         model's own tokenizer; for Claude, estimated: the tokens actually sent, scaled
         by how much more text the whole history holds."""
         sent_tokens = reply.usage.all_input_tokens
         if not sent_tokens:
             return None
-        history, user = self.messages[:-1], self.messages[-1]
+        history = self.messages[:next(i for i, m in enumerate(self.messages) if m is user)]
         if isinstance(self.backend, LocalBackend):
             return self.backend.local.count_prompt_tokens(self.settings.system, build_request(history, user.text, 0))
         system = len(self.settings.system)
         sent_chars = system + sum(len(m.text) for m in request)
-        all_chars = system + sum(len(m.text) for m in self.messages if m.sendable)
+        all_chars = system + len(user.text) + sum(len(m.text) for m in history if m.sendable)
         return round(sent_tokens * all_chars / max(sent_chars, 1))
 
     def _persist(self, **fields) -> None:

@@ -17,12 +17,12 @@ import functools
 import itertools
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from .conversation import ASSISTANT, Message, thread_order
+from .conversation import ASSISTANT, Message, active_thread
 from .errors import StorageError
 from .usage import TurnRecord
 
@@ -30,9 +30,28 @@ DEFAULT_TITLE = "New chat"
 TITLE_LENGTH = 60
 LOCAL_OWNER = "local"  # this machine's user: terminal chats and a dashboard without sign-in
 
+
+def _fts5_index(index: str, table: str, column: str) -> list[str]:
+    """SQLite: an FTS5 index of `table`.`column` (read from the table itself, not copied), kept
+    current by triggers and built for the rows already there. Combining marks stay inside words,
+    so Hebrew, Arabic and Indic words are not cut apart. Part of migration 4: never change it."""
+    insert = f"INSERT INTO {index} (rowid, {column}) VALUES (new.id, new.{column})"
+    delete = f"INSERT INTO {index} ({index}, rowid, {column}) VALUES ('delete', old.id, old.{column})"
+    return [
+        f"""CREATE VIRTUAL TABLE {index} USING fts5({column}, content='{table}', content_rowid='id',
+            tokenize="unicode61 remove_diacritics 2 categories 'L* N* Co Mn Mc'")""",
+        f"CREATE TRIGGER {index}_insert AFTER INSERT ON {table} BEGIN {insert}; END",
+        f"CREATE TRIGGER {index}_delete AFTER DELETE ON {table} BEGIN {delete}; END",
+        f"""CREATE TRIGGER {index}_update AFTER UPDATE OF {column} ON {table}
+            WHEN old.{column} <> new.{column} BEGIN {delete}; {insert}; END""",
+        f"INSERT INTO {index} ({index}) VALUES ('rebuild')",
+    ]
+
+
 # Append only: never edit a migration that has shipped; add the next number.
-# {id} and {float} are filled per dialect.
-MIGRATIONS: list[tuple[int, list[str]]] = [
+# {id} and {float} are filled per dialect. A statement may instead be a dict of
+# statement lists by dialect ("sqlite", "postgresql"); a dialect it does not name skips it.
+MIGRATIONS: list[tuple[int, list[str | dict[str, list[str]]]]] = [
     (1, [
         """CREATE TABLE conversations (
             id {id},
@@ -89,6 +108,29 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         f"ALTER TABLE conversations ADD COLUMN owner TEXT NOT NULL DEFAULT '{LOCAL_OWNER}'",
         "CREATE INDEX conversations_by_owner ON conversations (owner, updated_at)",
     ]),
+    # Full-text search over message texts and titles (chat_core/search.py), built for the rows
+    # already stored. SQLite: FTS5 indexes kept current by triggers. PostgreSQL: generated tsvector
+    # columns ('simple': no language's stemming or stop words) with GIN indexes, over a message's
+    # first 100,000 characters (a tsvector holds at most 1 MB).
+    (4, [{
+        "sqlite": _fts5_index("message_search", "messages", "text")
+        + _fts5_index("title_search", "conversations", "title"),
+        "postgresql": [
+            """ALTER TABLE messages ADD COLUMN text_tsv tsvector
+               GENERATED ALWAYS AS (to_tsvector('simple', left(text, 100000))) STORED""",
+            "CREATE INDEX messages_search ON messages USING GIN (text_tsv)",
+            "ALTER TABLE conversations ADD COLUMN title_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', title)) STORED",
+            "CREATE INDEX conversations_search ON conversations USING GIN (title_tsv)",
+            "ANALYZE messages",  # the planner's word counts: without them, a rare word can scan every row
+            "ANALYZE conversations",
+        ],
+    }]),
+    # Versions: a regenerated reply and an edited question keep the earlier ones, inactive;
+    # an edit names the first version of the question it replaces.
+    (5, [
+        "ALTER TABLE messages ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE messages ADD COLUMN edit_of INTEGER",
+    ]),
 ]
 
 _DIALECT_TYPES = {
@@ -113,8 +155,9 @@ class ConversationInfo:
 @dataclass
 class StoredConversation:
     info: ConversationInfo
-    messages: list[Message]
+    messages: list[Message]  # the active thread: what is shown and sent
     records: list[TurnRecord]
+    versions: list[Message] = field(default_factory=list)  # every message, active or not, by id
 
 
 def title_from(text: str) -> str:
@@ -202,7 +245,8 @@ class Store:
     @_guarded
     def migrate(self) -> int:
         """Apply the migrations this database lacks; return its version."""
-        types = _DIALECT_TYPES.get(self.engine.dialect.name, _DIALECT_TYPES["postgresql"])
+        dialect = self.engine.dialect.name if self.engine.dialect.name in _DIALECT_TYPES else "postgresql"
+        types = _DIALECT_TYPES[dialect]
         with self.engine.begin() as conn:
             conn.execute(sa.text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
             if self.engine.dialect.name == "postgresql":
@@ -212,8 +256,9 @@ class Store:
             for number, statements in MIGRATIONS:
                 if number <= version:
                     continue
-                for statement in statements:
-                    conn.execute(sa.text(statement.format(**types)))
+                for entry in statements:
+                    for statement in entry.get(dialect, []) if isinstance(entry, dict) else [entry]:
+                        conn.execute(sa.text(statement.format(**types)))
                 conn.execute(sa.text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": number})
                 version = number
         if self.path is not None:
@@ -288,7 +333,8 @@ class Store:
 
         With `conversation_id` None, the conversation is created in the same
         transaction from `new` (system, window, backend, model): a conversation
-        is stored when its first message is."""
+        is stored when its first message is. A message with `edit_of` set is a
+        new version of that question: the earlier versions become inactive."""
         now = time.time()
         with self.engine.begin() as conn:
             if conversation_id is None:
@@ -297,6 +343,10 @@ class Store:
                               {"id": conversation_id, "owner": owner}).first() is None:
                 raise StorageError("This conversation was deleted (in another tab?): your message is kept below; "
                                    "start a new chat to send it.")
+            if message.edit_of is not None:
+                conn.execute(sa.text("UPDATE messages SET active = 0 WHERE conversation_id = :cid AND role = 'user' "
+                                     "AND (id = :root OR edit_of = :root)"),
+                             {"cid": conversation_id, "root": message.edit_of})
             message_id = self._insert(conn, conversation_id, message, now)
             conn.execute(
                 sa.text("UPDATE conversations SET updated_at = :now, "
@@ -310,11 +360,18 @@ class Store:
         """Save a reply and its usage record together; returns (message id, turn number).
 
         The turn number is the conversation's next one, taken inside the
-        transaction; two writers at once retry on the unique index."""
+        transaction while it holds the conversation's row (PostgreSQL; SQLite
+        writes one at a time); a writer that still collides retries."""
         for attempt in itertools.count():
             try:
                 with self.engine.begin() as conn:
+                    if self.engine.dialect.name == "postgresql":
+                        conn.execute(sa.text("SELECT id FROM conversations WHERE id = :cid FOR UPDATE"),
+                                     {"cid": conversation_id})
                     message_id = self._insert(conn, conversation_id, message, time.time())
+                    # The newest reply to a question is the one shown and sent; earlier ones stay as versions.
+                    conn.execute(sa.text("UPDATE messages SET active = 0 WHERE reply_to = :asked AND id <> :id"),
+                                 {"asked": message.reply_to, "id": message_id})
                     turn = conn.execute(sa.text("SELECT COALESCE(MAX(turn), 0) + 1 FROM turns WHERE conversation_id = :cid"),
                                         {"cid": conversation_id}).scalar_one()
                     row = {**record.as_row(), "turn": turn, "message_id": message_id}
@@ -332,11 +389,12 @@ class Store:
     def _insert(conn, conversation_id: int, message: Message, now: float) -> int:
         return conn.execute(
             sa.text(
-                "INSERT INTO messages (conversation_id, role, text, status, error, reply_to, created_at) "
-                "VALUES (:cid, :role, :text, :status, :error, :reply_to, :now) RETURNING id"
+                "INSERT INTO messages (conversation_id, role, text, status, error, reply_to, edit_of, created_at) "
+                "VALUES (:cid, :role, :text, :status, :error, :reply_to, :edit_of, :now) RETURNING id"
             ),
             {"cid": conversation_id, "role": message.role, "text": message.text, "status": message.status,
-             "error": message.error, "reply_to": message.reply_to if message.role == ASSISTANT else None, "now": now},
+             "error": message.error, "reply_to": message.reply_to if message.role == ASSISTANT else None,
+             "edit_of": message.edit_of, "now": now},
         ).scalar_one()
 
     @_guarded
@@ -357,9 +415,10 @@ class Store:
             if info is None:
                 return None
             messages = [
-                Message(role, text, status, error, id=message_id, reply_to=reply_to)
-                for message_id, role, text, status, error, reply_to in conn.execute(
-                    sa.text("SELECT id, role, text, status, error, reply_to FROM messages "
+                Message(role, text, status, error, id=message_id, reply_to=reply_to, edit_of=edit_of,
+                        active=bool(active))
+                for message_id, role, text, status, error, reply_to, edit_of, active in conn.execute(
+                    sa.text("SELECT id, role, text, status, error, reply_to, edit_of, active FROM messages "
                             "WHERE conversation_id = :id ORDER BY id"),
                     {"id": conversation_id},
                 )
@@ -370,5 +429,23 @@ class Store:
                     sa.text("SELECT * FROM turns WHERE conversation_id = :id ORDER BY turn"), {"id": conversation_id}
                 )
             ]
-        return StoredConversation(ConversationInfo(*info), thread_order(messages), records)
+        return StoredConversation(ConversationInfo(*info), active_thread(messages), records, messages)
+
+    @_guarded
+    def choose_version(self, conversation_id: int, message_id: int, owner: str = LOCAL_OWNER) -> None:
+        """Make `message_id` the version shown and sent; its other versions become inactive."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.text(
+                "SELECT m.role, m.reply_to, COALESCE(m.edit_of, m.id) FROM messages m "
+                "JOIN conversations c ON c.id = m.conversation_id "
+                "WHERE m.id = :mid AND m.conversation_id = :cid AND c.owner = :owner"),
+                {"mid": message_id, "cid": conversation_id, "owner": owner}).first()
+            if row is None:
+                return
+            role, reply_to, root = row
+            siblings = ("reply_to = :reply_to AND role = 'assistant'" if role == ASSISTANT
+                        else "role = 'user' AND COALESCE(edit_of, id) = :root")
+            conn.execute(sa.text(f"UPDATE messages SET active = CASE WHEN id = :mid THEN 1 ELSE 0 END "
+                                 f"WHERE conversation_id = :cid AND {siblings}"),
+                         {"mid": message_id, "cid": conversation_id, "reply_to": reply_to, "root": root})
 

@@ -124,3 +124,4 @@ def pytest_configure(config):
     # The loopback OIDC provider runs on an older Authlib API; its deprecations are not ours.
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:authlib.*")
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:oidc_provider_mock.*")
+    config.addinivalue_line("filterwarnings", "ignore:authlib.jose module is deprecated")

@@ -276,3 +276,23 @@ def test_pages_keep_the_conversation_and_odd_urls_say_so(served, api, page):
         assert "not found: this is a new chat" in text and "keep me" not in text
         assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(ARTIFACTS / "odd-url.png"))
+
+
+def test_regenerate_and_step_between_versions_survive_a_reload(served, api, page):
+    open_app(page, served.url)
+    api.queue(reply("first answer"), reply("second answer"))
+    send(page, "a question")
+    page.wait_for_function("() => document.body.innerText.includes('first answer')")
+    idle(page)
+    page.locator(".st-key-chat_regenerate button").first.click()
+    page.wait_for_function("() => document.body.innerText.includes('second answer')")
+    text = idle(page)
+    assert "2/2" in text and "first answer" not in text
+    page.reload()
+    page.wait_for_selector('[data-testid="stChatInput"] textarea', timeout=30000)
+    assert "second answer" in idle(page)
+    page.locator('[class*="st-key-chat_prev_"] button').first.click()
+    page.wait_for_function("() => document.body.innerText.includes('first answer')")
+    text = idle(page)
+    assert "1/2" in text and "second answer" not in text
+    page.screenshot(path=str(ARTIFACTS / "versions.png"))

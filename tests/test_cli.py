@@ -9,7 +9,7 @@ import sys
 from chat_core.config import settings_from_env
 from chat_core.ids import parse_conversation_id
 from chat_core.storage import Store
-from chat_core.usage import Usage, cost, format_cost, price_for
+from chat_core.usage import Usage, cost, cost_without_cache, format_cost, price_for
 from tests.conftest import ROOT, TEST_KEY, cli_until, run_cli
 from tests.loopback_api import count_tokens, http_error, reply
 
@@ -183,7 +183,7 @@ def test_unknown_commands_are_refused_and_double_slash_sends_a_slash(api):
     sent = [body["messages"][-1]["content"] for body in api.requests]
     assert sent == ["/etc/hosts is empty", "/usr/bin/env is missing"]
     assert [line for line in result.stderr.splitlines() if "windw" in line] == [
-        "! Unknown command /windw, not sent. Commands: /help, /clear, /window N, /system TEXT, /quit;"
+        "! Unknown command /windw, not sent. Commands: /help, /clear, /window N, /system TEXT, /retry, /edit TEXT, /quit;"
         " //TEXT sends /TEXT as a message."
     ]
     assert "/window takes a whole number" in result.stderr  # "\u00b2" is no number
@@ -228,3 +228,32 @@ def test_conversation_ids_are_parsed_strictly():
     for bad in ["", "0", "00", "-1", "+1", "1.5", "1e3", " 1", "1 ", "\u00b2", "\u0663", "\uff11", "abc",
                 str(2**63), "99999999999999999999"]:
         assert parse_conversation_id(bad) is None, bad
+
+
+def test_the_token_line_counts_the_prompt_cache(api):
+    words = " ".join(f"w{i}" for i in range(2500))
+    result = run_cli(stdin=f"first {words}\nsecond {words}\nthird\n")
+    lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    assert "read from cache" not in lines[0]
+    third = api.requests[2]
+    assert third["cache_control"] == {"type": "ephemeral"}
+    assert re.search(r"this turn: [\d,]+ input \([\d,]+ read from cache, [\d,]+ written to it\)", lines[2])
+    store = Store(settings_from_env().database_url)
+    third_turn = store.load(store.latest_id()).records[2]
+    price = price_for("anthropic", "claude-haiku-4-5")
+    assert third_turn.usage.cache_read_tokens > 0
+    assert third_turn.cost_usd == cost(third_turn.usage, price) < cost_without_cache(third_turn.usage, price)
+
+
+def test_retry_and_edit_in_the_terminal(api):
+    api.queue(reply("first answer"), reply("second answer"), reply("answer to the fix"), reply("later"))
+    result = run_cli(stdin="/retry\nquestoin\n/retry\n/edit question\n/edit\nnext\n")
+    assert "There is no message to send again yet." in result.stderr
+    assert "/edit takes the new text" in result.stderr
+    assert [[m["content"] for m in body["messages"]] for body in api.requests] == [
+        ["questoin"], ["questoin"], ["question"], ["question", "answer to the fix", "next"]]
+    store = Store(settings_from_env().database_url)
+    stored = store.load(store.latest_id())
+    assert [m.text for m in stored.messages] == ["question", "answer to the fix", "next", "later"]
+    assert sorted(m.text for m in stored.versions if not m.active) == ["first answer", "questoin"]
+    assert [r.turn for r in stored.records] == [1, 2, 3, 4]

@@ -9,7 +9,9 @@ import datetime as dt
 import streamlit as st
 
 from chat_core import COMPLETE, FAILED, STOPPED, ChatSession, errors, format_cost
+from chat_core.conversation import ASSISTANT, USER
 from chat_core.export import to_json, to_markdown
+from chat_core.search import MATCH_END, MATCH_START, search
 from chat_core.backends import truncation_note
 from chat_core.usage import known_models
 from chat_core.window import CACHE_AWARE, POLICIES, SLIDE
@@ -21,6 +23,9 @@ BACKEND_LABELS = {"local": "Local model (offline)", "anthropic": "Claude"}
 POLICY_LABELS = {CACHE_AWARE: "Let go of old exchanges in blocks (keeps the prompt cache warm)",
                  SLIDE: "Drop the oldest exchange every turn"}
 DRAWN = "chat_drawn"  # (conversation id, newest message id) the page last drew
+ACTION = "chat_action"  # ("regenerate",) or ("edit", text): what the next run streams
+EDITING = "chat_editing"  # the id of the question open for editing
+FOUND = "chat_found"  # the id of the message a search result opened
 
 chat: ChatSession = state.chat()
 cid = chat.conversation_id
@@ -64,6 +69,30 @@ def conversation_picker() -> None:
                            mime="application/json", key="chat_export_json", on_click="ignore")
         if st.checkbox("Delete this conversation", key=f"chat_delete_ask_{cid}"):
             st.button("Yes, delete it for good", type="primary", key="chat_delete_yes", on_click=delete_current)
+
+
+def search_box() -> None:
+    """Find conversations by their words; a hit opens its conversation at the matching message."""
+    words = st.text_input("Search conversations", key="chat_search", placeholder="Words in messages or titles")
+    if not words.strip():
+        return
+    try:
+        hits = search(db, words, chat.owner, limit=8)
+    except errors.ChatError as exc:
+        st.error(exc.message)
+        return
+    if not hits:
+        st.caption(f"No conversation mentions {state.plain(words)}.")
+    for hit in hits:
+        st.button(f"{hit.title} · {dt.datetime.fromtimestamp(hit.updated_at):%b %d}", key=f"chat_hit_{hit.conversation_id}",
+                  type="tertiary", on_click=open_hit, args=(hit.conversation_id, hit.message_id))
+        snippet = state.plain(hit.snippet).replace(MATCH_START, "**").replace(MATCH_END, "**")
+        st.caption(snippet)
+
+
+def open_hit(conversation_id: int, message_id: int | None) -> None:
+    state.open_conversation(conversation_id)
+    st.session_state[FOUND] = message_id
 
 
 def fresh() -> ChatSession:
@@ -135,7 +164,7 @@ def window_controls() -> None:
               help="Start a new conversation; this one stays in the list.")
 
 
-def show_message(message, sent: bool) -> None:
+def show_message(message, sent: bool, last: bool) -> None:
     with st.chat_message(message.role):
         if message.text:
             st.markdown(message.text)
@@ -148,18 +177,70 @@ def show_message(message, sent: bool) -> None:
             st.caption(truncation_note(record.backend, chat.settings.max_tokens))
         if message.unsaved:
             st.warning(f"Not saved: {message.unsaved}")
+        if message.id is not None and message.id == st.session_state.get(FOUND):
+            st.caption(":material/search: The search found this message.")
         if not sent and message.status == COMPLETE and message.id is not None:
             st.caption("Not sent with the next message: outside the window.")
+        message_actions(message, last)
+
+
+def act(action: tuple) -> None:
+    """Ask the next run to regenerate or resend (the reply streams in the page, not in a callback)."""
+    st.session_state[ACTION] = action
+
+
+def message_actions(message, last: bool) -> None:
+    """Under a message: step between its versions, copy it, and on the last exchange regenerate or edit."""
+    versions = chat.versions_of(message)
+    if len(versions) < 2 and not message.text and not (last and message.id is not None):
+        return
+    cells = iter(st.columns([1, 1, 1, 1, 1, 6], gap="small", vertical_alignment="center"))
+    if len(versions) > 1:
+        at = next(i for i, v in enumerate(versions) if v.id == message.id)
+        next(cells).button("", icon=":material/chevron_left:", key=f"chat_prev_{message.id}", type="tertiary",
+                           help="Earlier version", disabled=at == 0,
+                           on_click=chat.choose_version, args=(versions[at - 1],))
+        next(cells).caption(f"{at + 1}/{len(versions)}")
+        next(cells).button("", icon=":material/chevron_right:", key=f"chat_next_{message.id}", type="tertiary",
+                           help="Later version", disabled=at == len(versions) - 1,
+                           on_click=chat.choose_version, args=(versions[min(at + 1, len(versions) - 1)],))
+    if message.text:
+        with next(cells).popover("", icon=":material/content_copy:", help="Copy as Markdown"):
+            st.code(message.text, language="markdown", wrap_lines=True)
+    if last and message.id is not None and message.role == ASSISTANT:
+        next(cells).button("", icon=":material/refresh:", key="chat_regenerate", type="tertiary",
+                           help="Regenerate: a new reply to the same message", on_click=act, args=(("regenerate",),))
+    if last and message.id is not None and message.role == USER:
+        next(cells).button("", icon=":material/edit:", key="chat_edit", type="tertiary", help="Edit and resend",
+                           on_click=lambda: st.session_state.update({EDITING: message.id}))
+
+
+def edit_box(message) -> None:
+    """The last question, open for editing."""
+    with st.chat_message("user"):
+        key = f"chat_edit_text_{message.id}"
+        st.text_area("Edit your message", value=message.text, key=key, label_visibility="collapsed")
+        left, right, _ = st.columns([1, 1, 4])
+        left.button("Send", type="primary", key="chat_edit_send",
+                    on_click=lambda: (act(("edit", _value(key))), st.session_state.pop(EDITING, None)))
+        right.button("Cancel", key="chat_edit_cancel", on_click=lambda: st.session_state.pop(EDITING, None))
 
 
 def show_history() -> None:
     in_window = chat.in_window()
     messages = chat.messages
     start = 0
-    if len(messages) > RECENT and not st.toggle(f"Show {len(messages) - RECENT} earlier messages", key="chat_all"):
+    found = next((i for i, m in enumerate(messages) if m.id is not None and m.id == st.session_state.get(FOUND)), None)
+    if len(messages) > RECENT and (found is None or found >= len(messages) - RECENT) and not st.toggle(f"Show {len(messages) - RECENT} earlier messages", key="chat_all"):
         start = len(messages) - RECENT
+    last_question = max((i for i, m in enumerate(messages) if m.role == USER), default=None)
     for i in range(start, len(messages)):
-        show_message(messages[i], i in in_window)
+        message = messages[i]
+        if st.session_state.get(EDITING) == message.id and i == last_question:
+            edit_box(message)
+            continue
+        last = i == last_question or (i == len(messages) - 1 and message.role == ASSISTANT)
+        show_message(message, i in in_window, last)
 
 
 @st.fragment(run_every=2)
@@ -183,17 +264,27 @@ def reply_to(prompt: str) -> None:
     except errors.InputTooLongError as exc:
         keep_unsent(prompt, exc.message)
         return
-    if text is None:
-        return
-    with st.chat_message("user"):
-        st.markdown(text)
+    if text is not None:
+        stream_reply(text, chat.send)
+
+
+def stream_reply(question: str | None, start) -> None:
+    """Show the question (None: it is on the page already), stream the reply that
+    `start(text, notify)` begins, then draw the page from the store."""
+    if question is not None:
+        with st.chat_message("user"):
+            st.markdown(question)
     with st.chat_message("assistant"):
         notice = st.empty()
         try:
-            chunks = chat.send(text, notify=notice.caption)
+            chunks = start(question, notify=notice.caption) if question is not None else start(notify=notice.caption)
         except errors.StorageError as exc:
             notice.empty()
-            keep_unsent(text, exc.message)
+            keep_unsent(question or "", exc.message)
+            return
+        except (errors.InputTooLongError, ValueError) as exc:
+            notice.empty()
+            st.error(getattr(exc, "message", None) or "There is nothing to send.")
             return
         try:
             st.write_stream(chunks)
@@ -201,7 +292,7 @@ def reply_to(prompt: str) -> None:
             pass  # kept with the reply; the redraw below shows it in its bubble
         finally:
             chunks.close()  # a stop ends the run mid-stream: save the partial reply now
-    st.rerun()  # draw the page from the store: captions, title, counters
+    st.rerun()  # draw the page from the store: captions, title, counters, versions
 
 
 # The input first: it is what a visitor needs, and the browser draws it before the sidebar.
@@ -209,6 +300,7 @@ prompt = st.chat_input("Message (/clear starts a new chat)", submit_mode="stop",
 with st.sidebar:
     show_counters()
     conversation_picker()
+    search_box()
     with st.popover(chat.backend.label, icon=":material/tune:", width="stretch", help="Backend, model and persona"):
         backend_controls()
     window_controls()
@@ -225,5 +317,10 @@ show_history()
 st.session_state[DRAWN] = (cid, chat.last_saved_id())
 follow_store()
 
+action = st.session_state.pop(ACTION, None)
 if prompt is not None:
     reply_to(prompt)
+elif action == ("regenerate",):
+    stream_reply(None, chat.regenerate)
+elif action is not None and action[0] == "edit":
+    stream_reply(action[1], chat.edit_last)
