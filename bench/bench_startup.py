@@ -225,13 +225,17 @@ def usable_figures(samples: int) -> None:
         values = [r[key] for r in runs[name] if key in r]
         return statistics.median(values) if values else float("nan")
 
-    print(f"page open -> usable chat input, new browser session, warm server, median of {samples} (interleaved):")
-    for name in names:
-        times = [r["seconds"] for r in runs[name]]
-        print(f"  {name:<33} {statistics.median(times) * 1000:6.0f} ms  (min {min(times) * 1000:.0f}, "
-              f"max {max(times) * 1000:.0f})")
-    ours, tutorial = (statistics.median(r["seconds"] for r in runs[name]) for name in names)
-    print(f"  ratio ours/tutorial = {ours / tutorial:.2f}x (goal <= 1.15x)")
+    def side_by_side(title: str, samples_of: dict, goal: str) -> None:
+        print(title)
+        for name in names:
+            times = [r["seconds"] for r in samples_of[name]]
+            print(f"  {name:<33} {statistics.median(times) * 1000:6.0f} ms  (min {min(times) * 1000:.0f}, "
+                  f"max {max(times) * 1000:.0f})")
+        ours, tutorial = (statistics.median(r["seconds"] for r in samples_of[name]) for name in names)
+        print(f"  ratio ours/tutorial = {ours / tutorial:.2f}x{goal}")
+
+    side_by_side(f"page open -> usable chat input, new browser session, warm server, median of {samples} (interleaved):",
+                 runs, " (goal <= 1.15x)")
     print("  where the time goes (page clock, ms since navigation; medians):")
     print(f"    {'':<33} {'app':>6} {'socket':>7} {'input':>6} {'enabled':>8} {'usable':>7} "
           f"{'elements':>9} {'ws KB':>7} {'frames':>7}")
@@ -239,13 +243,8 @@ def usable_figures(samples: int) -> None:
         print(f"    {name:<33} {median(name, 'app'):6.0f} {median(name, 'connected'):7.0f} "
               f"{median(name, 'input'):6.0f} {median(name, 'enabled'):8.0f} {median(name, 'usable'):7.0f} "
               f"{median(name, 'elements'):9.0f} {median(name, 'bytes') / 1024:7.1f} {median(name, 'frames'):7.0f}")
-    print(f"returning visitor (new tab, the browser's cache already holds the page's scripts), median of {samples}:")
-    for name in names:
-        times = [r["seconds"] for r in cached[name]]
-        print(f"  {name:<33} {statistics.median(times) * 1000:6.0f} ms  (min {min(times) * 1000:.0f}, "
-              f"max {max(times) * 1000:.0f})")
-    ours, tutorial = (statistics.median(r["seconds"] for r in cached[name]) for name in names)
-    print(f"  ratio ours/tutorial = {ours / tutorial:.2f}x")
+    side_by_side(f"returning visitor (new tab, the browser's cache already holds the page's scripts), median of {samples}:",
+                 cached, "")
 
 
 def wait_first_chunk(page, marker: str, timeout: float = 120) -> None:

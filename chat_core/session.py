@@ -14,8 +14,8 @@ from typing import Iterator, Sequence
 
 from . import errors
 from .backends.base import Backend, Notify, Reply
-from .config import Settings
 from .backends.local import LocalBackend
+from .config import Settings
 from .conversation import (
     ASSISTANT, COMPLETE, FAILED, STOPPED, USER, Conversation, Message, build_request, versions,
 )
@@ -150,6 +150,7 @@ class ChatSession:
         """Start over in a new conversation with the same settings; the old one stays stored."""
         self.conversation = Conversation(self.settings.system)
         self.records = []
+        self.everything = []
         self.conversation_id = None
         self.title = None
         self._seen = None

@@ -244,13 +244,25 @@ class Store:
 
     @_guarded
     def migrate(self) -> int:
-        """Apply the migrations this database lacks; return its version."""
+        """Apply the migrations this database lacks; return its version.
+
+        Two processes starting together on one database must not migrate twice:
+        PostgreSQL locks the version table; on SQLite the one that loses the race
+        has its transaction rolled back, and tries again on what the winner built."""
+        for attempt in itertools.count():
+            try:
+                return self._migrate()
+            except sa.exc.OperationalError:
+                if self.engine.dialect.name == "postgresql" or attempt >= 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    def _migrate(self) -> int:
         dialect = self.engine.dialect.name if self.engine.dialect.name in _DIALECT_TYPES else "postgresql"
         types = _DIALECT_TYPES[dialect]
         with self.engine.begin() as conn:
             conn.execute(sa.text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
             if self.engine.dialect.name == "postgresql":
-                # Two app servers starting together must not migrate twice.
                 conn.execute(sa.text("LOCK TABLE schema_version IN EXCLUSIVE MODE"))
             version = conn.execute(sa.text("SELECT MAX(version) FROM schema_version")).scalar() or 0
             for number, statements in MIGRATIONS:

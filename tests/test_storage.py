@@ -292,3 +292,12 @@ def test_the_data_folder_and_database_file_are_private(tmp_path):
     Store(f"sqlite:///{tmp_path / 'data' / 'chat.db'}")
     assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "data" / "chat.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_processes_that_start_together_migrate_a_new_database_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'chat.db'}"
+    code = "import sys; from chat_core.storage import Store; print(Store(sys.argv[1]).migrate())"
+    procs = [subprocess.Popen([sys.executable, "-c", code, url], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    results = [proc.communicate(timeout=120) for proc in procs]
+    assert [out.strip() for out, _ in results] == [str(MIGRATIONS[-1][0])] * 6, [err for _, err in results]
