@@ -21,7 +21,7 @@ from chat_core.conversation import Message  # noqa: E402
 from chat_core.storage import Store  # noqa: E402
 from chat_core.usage import TurnRecord, Usage  # noqa: E402
 from tests.loopback_api import LoopbackAPI, reply  # noqa: E402
-from tests.test_browser import CHROMIUM, FLAGS, App, open_app  # noqa: E402
+from tests.test_browser import CHROMIUM, FLAGS, App, idle, open_app  # noqa: E402
 
 
 def rerun_times(api_url: str) -> None:
@@ -78,8 +78,7 @@ def first_chunk(label: str, env: dict, message: str, rounds: int = 5) -> None:
                     polling="raf", timeout=60000)
                 if i:  # the first round warms up the page
                     waits.append(time.perf_counter() - start)
-                page.wait_for_function("() => !document.querySelector('[data-testid=\"stChatInputStopButton\"]')",
-                                       timeout=120000)
+                idle(page, timeout=120)  # the reply is done and the page redrawn from the store
             browser.close()
     finally:
         app.stop()

@@ -300,7 +300,8 @@ prompt = st.chat_input("Message (/clear starts a new chat)", submit_mode="stop",
 with st.sidebar:
     show_counters()
     conversation_picker()
-    search_box()
+    with st.popover("Search conversations", icon=":material/search:", width="stretch"):
+        search_box()
     with st.popover(chat.backend.label, icon=":material/tune:", width="stretch", help="Backend, model and persona"):
         backend_controls()
     window_controls()
