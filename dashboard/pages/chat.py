@@ -63,9 +63,9 @@ def conversation_picker() -> None:
         st.text_input("Title", value=chat.title or "", key=f"chat_title_{cid}", max_chars=200,
                       on_change=lambda: db.rename(cid, _value(f"chat_title_{cid}"), chat.owner))
         # Built only when clicked, not on every rerun, from the store as it is then.
-        st.download_button("Export Markdown", lambda: to_markdown(fresh(), fresh().title), file_name=f"chat-{cid}.md",
+        st.download_button("Export Markdown", lambda: exported(to_markdown), file_name=f"chat-{cid}.md",
                            mime="text/markdown", key="chat_export_md", on_click="ignore")
-        st.download_button("Export JSON", lambda: to_json(fresh(), fresh().title), file_name=f"chat-{cid}.json",
+        st.download_button("Export JSON", lambda: exported(to_json), file_name=f"chat-{cid}.json",
                            mime="application/json", key="chat_export_json", on_click="ignore")
         if st.checkbox("Delete this conversation", key=f"chat_delete_ask_{cid}"):
             st.button("Yes, delete it for good", type="primary", key="chat_delete_yes", on_click=delete_current)
@@ -95,9 +95,10 @@ def open_hit(conversation_id: int, message_id: int | None) -> None:
     st.session_state[FOUND] = message_id
 
 
-def fresh() -> ChatSession:
+def exported(make) -> str:
+    """The conversation as the store holds it now, made into a download by `make`."""
     chat.refresh()
-    return chat
+    return make(chat, chat.title or "Conversation")
 
 
 def pick(key: str) -> None:
