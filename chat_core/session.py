@@ -57,12 +57,15 @@ class ChatSession:
                owner: str = LOCAL_OWNER) -> "ChatSession | None":
         """A stored conversation of `owner`'s with its messages and usage, or None if there is none."""
         stored = store.load(conversation_id, owner)
-        if stored is None:
-            return None
+        return None if stored is None else cls.from_stored(store, stored, backend, settings, owner)
+
+    @classmethod
+    def from_stored(cls, store, stored, backend: Backend, settings: Settings, owner: str = LOCAL_OWNER) -> "ChatSession":
+        """A session over a conversation already loaded from `store`."""
         info = stored.info
         settings = settings.with_(system=info.system, window=info.window, backend=backend.name, model=backend.model)
         conversation = Conversation(info.system, stored.messages)
-        chat = cls(backend, settings, conversation, stored.records, store, conversation_id, owner, info.title)
+        chat = cls(backend, settings, conversation, stored.records, store, info.id, owner, info.title)
         chat.everything = stored.versions
         chat._seen = chat.last_saved_id()
         return chat

@@ -115,18 +115,18 @@ def show_notice() -> None:
 def open_conversation(conversation_id: int | None) -> ChatSession:
     """Switch this browser session to a stored conversation, or to a new unsaved one
     (None, or an id that is not this user's: then with a one-line notice)."""
-    settings = base_settings()
+    settings, me = base_settings(), owner()
     db = store(settings.database_url)
     chat = None
     if conversation_id is not None:
-        stored = db.load(conversation_id, owner())
+        stored = db.load(conversation_id, me)
         if stored is not None:
             info = stored.info
-            chat = ChatSession.resume(db, conversation_id, backend_for(info.backend, info.model), settings, owner())
+            chat = ChatSession.from_stored(db, stored, backend_for(info.backend, info.model), settings, me)
         else:
             notice(f"Conversation {conversation_id} not found: this is a new chat.")
     if chat is None:
-        chat = ChatSession.start(db, backend_for(settings.backend, settings.model), settings, owner())
+        chat = ChatSession.start(db, backend_for(settings.backend, settings.model), settings, me)
     st.session_state[CHAT] = chat
     return chat
 
@@ -161,8 +161,8 @@ def current_chat() -> ChatSession:
     try:
         chat = st.session_state.get(CHAT)
         if chat is None or chat.owner != me:
-            chat = _from_url()
-        if not chat.refresh():
+            chat = _from_url()  # just read from the store
+        elif not chat.refresh():
             notice(f"Conversation {chat.conversation_id} was deleted (in another tab?): this is a new chat.")
             chat.new_conversation()
     except errors.ChatError as exc:
