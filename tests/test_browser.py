@@ -200,7 +200,10 @@ def test_conversation_survives_reload_and_restart_and_html_stays_inert(served, a
 
 def bubble_texts(page) -> list[str]:
     return page.evaluate("""() => [...document.querySelectorAll('[data-testid="stChatMessage"]')]
-        .map(m => [...m.querySelectorAll('[data-testid="stMarkdownContainer"]')].map(e => e.innerText).join(' '))""")
+        .map(m => [...m.querySelectorAll('[data-testid="stText"], [data-testid="stChatMessageContent"] > div [data-testid="stMarkdownContainer"]')]
+            .filter(e => !e.closest('[data-testid="stCaptionContainer"]') && !e.closest('[data-testid="stPopover"]')
+                         && !e.closest('[data-testid="stButton"]'))
+            .map(e => e.innerText).join(' '))""")
 
 
 def test_a_stop_redraws_the_page_from_the_store_by_itself(served, api, page, isolated):

@@ -11,7 +11,9 @@ def send(at, text):
 
 
 def bubbles(at):
-    return [" ".join(md.value for md in message.markdown) for message in at.chat_message]
+    """Each chat bubble's text: what the user typed (st.text) or the reply's Markdown."""
+    return [" ".join([t.value for t in message.text] + [md.value for md in message.markdown])
+            for message in at.chat_message]
 
 
 def metrics(at):

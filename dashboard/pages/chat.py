@@ -165,10 +165,18 @@ def window_controls() -> None:
               help="Start a new conversation; this one stays in the list.")
 
 
+def show_text(role: str, text: str) -> None:
+    """What a person typed shows exactly as typed; a reply is rendered as Markdown (raw HTML stays text)."""
+    if role == USER:
+        st.text(text)
+    else:
+        st.markdown(text)
+
+
 def show_message(message, sent: bool, last: bool) -> None:
     with st.chat_message(message.role):
         if message.text:
-            st.markdown(message.text)
+            show_text(message.role, message.text)
         if message.status == STOPPED:
             st.caption(":material/stop_circle: Stopped: partial reply.")
         if message.status == FAILED and message.error:
@@ -274,7 +282,7 @@ def stream_reply(question: str | None, start) -> None:
     `start(text, notify)` begins, then draw the page from the store."""
     if question is not None:
         with st.chat_message("user"):
-            st.markdown(question)
+            show_text(USER, question)
     with st.chat_message("assistant"):
         notice = st.empty()
         try:
@@ -303,7 +311,7 @@ with st.sidebar:
     conversation_picker()
     with st.popover("Search conversations", icon=":material/search:", width="stretch"):
         search_box()
-    with st.popover(chat.backend.label, icon=":material/tune:", width="stretch", help="Backend, model and persona"):
+    with st.popover(chat.backend.label, icon=":material/tune:", width="stretch"):
         backend_controls()
     window_controls()
 

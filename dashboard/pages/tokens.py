@@ -36,8 +36,8 @@ c.metric("Output tokens", f"{total.usage.output_tokens:,}")
 d.metric("Cost", "free" if free else format_cost(total.cost_usd))
 
 x = alt.X("turn:O", title="turn")
-INPUT_PARTS = {"input_tokens": "input, uncached", "cache_write_tokens": "input, written to cache",
-               "cache_read_tokens": "input, read from cache"}
+INPUT_PARTS = {"input_tokens": "uncached", "cache_write_tokens": "written to cache",
+               "cache_read_tokens": "read from cache"}
 inputs = frame.melt(id_vars=["turn"], value_vars=list(INPUT_PARTS), var_name="part", value_name="tokens")
 inputs["part"] = inputs["part"].map(INPUT_PARTS)
 legend = alt.Legend(orient="top", title=None, labelLimit=400)
@@ -48,7 +48,7 @@ stacked = alt.Chart(inputs).mark_bar().encode(
     order=alt.Order("part:N"),
     tooltip=["turn", "part", "tokens"],
 )
-NO_WINDOW = "input with no window (local: counted; Claude: estimated)"
+NO_WINDOW = "with no window"
 no_window = alt.Chart(frame.dropna(subset=["unwindowed_input_tokens"]).assign(line=NO_WINDOW)).mark_line(
     strokeDash=[6, 4], point=True
 ).encode(
@@ -57,6 +57,8 @@ no_window = alt.Chart(frame.dropna(subset=["unwindowed_input_tokens"]).assign(li
     tooltip=[alt.Tooltip("unwindowed_input_tokens:Q", title=NO_WINDOW)],
 )
 st.subheader("Input per turn")
+st.caption("Dashed: the input with every past exchange sent; counted by the local model's tokenizer, "
+           "estimated for Claude.")
 st.altair_chart(alt.layer(stacked, no_window).resolve_scale(color="independent").properties(height=300),
                 width="stretch")
 
