@@ -281,7 +281,7 @@ def test_pages_keep_the_conversation_and_odd_urls_say_so(served, api, page):
     page.screenshot(path=str(ARTIFACTS / "odd-url.png"))
 
 
-def test_regenerate_and_step_between_versions_survive_a_reload(served, api, page):
+def test_regenerate_edit_and_versions_survive_a_reload_and_a_restart(served, api, page):
     open_app(page, served.url)
     api.queue(reply("first answer"), reply("second answer"))
     send(page, "a question")
@@ -299,3 +299,37 @@ def test_regenerate_and_step_between_versions_survive_a_reload(served, api, page
     text = idle(page)
     assert "1/2" in text and "second answer" not in text
     page.screenshot(path=str(ARTIFACTS / "versions.png"))
+    here = url_of(page)
+    served.stop()
+    served.start()
+    text = open_app(page, here)  # the versions and the choice survive a restart
+    assert "first answer" in text and "1/2" in text
+    page.locator(".st-key-chat_edit button").first.click()
+    box = page.locator('[class*="st-key-chat_edit_text_"] textarea')
+    box.fill("a better question")
+    page.locator(".st-key-chat_edit_send button").first.click()
+    page.wait_for_function("() => document.body.innerText.includes('echo: a better question')")
+    text = idle(page)
+    assert "a better question" in text and "2/2" in text and "a question\n" not in text
+    assert [m["content"] for m in api.requests[-1]["messages"]] == ["a better question"]
+
+
+def test_a_reply_is_copied_as_markdown_in_one_click(served, api):
+    from playwright.sync_api import sync_playwright
+
+    text = 'Some **bold** and `code` </script> "quoted"'
+    api.queue(reply(text))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=served.url)
+        page = context.new_page()
+        open_app(page, served.url)
+        send(page, "copy me")
+        page.wait_for_function("() => document.body.innerText.includes('quoted')")
+        idle(page)
+        frames = page.locator('iframe[title="st.iframe"]')
+        frames.last.content_frame.get_by_role("button", name="Copy as Markdown").click()
+        page.wait_for_timeout(300)
+        assert page.evaluate("() => navigator.clipboard.readText()") == text
+        browser.close()

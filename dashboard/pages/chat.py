@@ -5,8 +5,10 @@ inside the bubble, and redraws from the store after every reply or stop."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from chat_core import COMPLETE, FAILED, STOPPED, ChatSession, errors, format_cost
 from chat_core.conversation import ASSISTANT, USER
@@ -193,6 +195,24 @@ def show_message(message, sent: bool, last: bool) -> None:
         message_actions(message, last)
 
 
+COPY_ICON = ('<svg width="18" height="18" viewBox="0 0 24 24" fill="#555"><path d="M16 1H4a2 2 0 0 0-2 2v14h2V3h12V1z'
+             'm3 4H8a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h11a2 2 0 0 0 2-2V7a2 2 0 0 0-2-2zm0 16H8V7h11v14z"/></svg>')
+COPY_BUTTON = """<button id="c" title="Copy as Markdown" aria-label="Copy as Markdown"
+ style="border:none;background:none;cursor:pointer;padding:6px">%(icon)s</button>
+<script>
+const text = JSON.parse(%(text)s), button = document.getElementById("c");
+button.onclick = () => navigator.clipboard.writeText(text).then(() => {
+  button.textContent = "✓"; setTimeout(() => { button.innerHTML = %(icon_js)s; }, 1500); });
+</script>"""
+
+
+def copy_button(text: str) -> None:
+    """One click copies `text`, as Markdown, to the clipboard (a component's iframe may write to it)."""
+    payload = json.dumps(json.dumps(text)).replace("<", "\\u003c")  # a JSON string inside a JS literal, no </script>
+    components.html(COPY_BUTTON % {"icon": COPY_ICON, "text": payload, "icon_js": json.dumps(COPY_ICON)},
+                    height=34, width=40)
+
+
 def act(action: tuple) -> None:
     """Ask the next run to regenerate or resend (the reply streams in the page, not in a callback)."""
     st.session_state[ACTION] = action
@@ -214,8 +234,8 @@ def message_actions(message, last: bool) -> None:
                            help="Later version", disabled=at == len(versions) - 1,
                            on_click=chat.choose_version, args=(versions[min(at + 1, len(versions) - 1)],))
     if message.text:
-        with next(cells).popover("", icon=":material/content_copy:", help="Copy as Markdown"):
-            st.code(message.text, language="markdown", wrap_lines=True)
+        with next(cells):
+            copy_button(message.text)
     if last and message.id is not None and message.role == ASSISTANT:
         next(cells).button("", icon=":material/refresh:", key="chat_regenerate", type="tertiary",
                            help="Regenerate: a new reply to the same message", on_click=act, args=(("regenerate",),))
