@@ -328,7 +328,7 @@ def test_a_reply_is_copied_as_markdown_in_one_click(served, api):
         send(page, "copy me")
         page.wait_for_function("() => document.body.innerText.includes('quoted')")
         idle(page)
-        frames = page.locator('iframe[title="st.iframe"]')
+        frames = page.locator("iframe")
         frames.last.content_frame.get_by_role("button", name="Copy as Markdown").click()
         page.wait_for_timeout(300)
         assert page.evaluate("() => navigator.clipboard.readText()") == text

@@ -8,7 +8,6 @@ import datetime as dt
 import json
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from chat_core import COMPLETE, FAILED, STOPPED, ChatSession, errors, format_cost
 from chat_core.conversation import ASSISTANT, USER
@@ -207,10 +206,11 @@ button.onclick = () => navigator.clipboard.writeText(text).then(() => {
 
 
 def copy_button(text: str) -> None:
-    """One click copies `text`, as Markdown, to the clipboard (a component's iframe may write to it)."""
+    """One click copies `text`, as Markdown, to the clipboard (an st.iframe may write to it). The text
+    goes in as data only: a JSON string with no `<`, parsed by the script, never markup."""
     payload = json.dumps(json.dumps(text)).replace("<", "\\u003c")  # a JSON string inside a JS literal, no </script>
-    components.html(COPY_BUTTON % {"icon": COPY_ICON, "text": payload, "icon_js": json.dumps(COPY_ICON)},
-                    height=34, width=40)
+    st.iframe(COPY_BUTTON % {"icon": COPY_ICON, "text": payload, "icon_js": json.dumps(COPY_ICON)},
+              height=34, width=40)
 
 
 def act(action: tuple) -> None:
@@ -221,7 +221,7 @@ def act(action: tuple) -> None:
 def message_actions(message, last: bool) -> None:
     """Under a message: step between its versions, copy it, and on the last exchange regenerate or edit."""
     versions = chat.versions_of(message)
-    if len(versions) < 2 and not message.text and not (last and message.id is not None):
+    if len(versions) < 2 and not (message.text and message.role == ASSISTANT) and not (last and message.id is not None):
         return
     cells = iter(st.columns([1, 1, 1, 1, 1, 6], gap="small", vertical_alignment="center"))
     if len(versions) > 1:
@@ -233,7 +233,7 @@ def message_actions(message, last: bool) -> None:
         next(cells).button("", icon=":material/chevron_right:", key=f"chat_next_{message.id}", type="tertiary",
                            help="Later version", disabled=at == len(versions) - 1,
                            on_click=chat.choose_version, args=(versions[min(at + 1, len(versions) - 1)],))
-    if message.text:
+    if message.text and message.role == ASSISTANT:
         with next(cells):
             copy_button(message.text)
     if last and message.id is not None and message.role == ASSISTANT:
