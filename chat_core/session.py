@@ -190,13 +190,13 @@ class ChatSession:
         text = self._checked(text)
         last = self._last_question()
         edited = Message(USER, text, edit_of=(last.edit_of or last.id) if last.id is not None else None)
-        return self._ask(self.messages[:self.messages.index(last)], edited, notify)
+        return self._ask(self.messages[:self._position(last)], edited, notify)
 
     def regenerate(self, notify: Notify | None = None) -> Iterator[str]:
         """Send the last question again and stream a new reply; earlier replies stay as versions."""
         self._sync()
         user = self._last_question()
-        history = self.messages[:self.messages.index(user)]
+        history = self.messages[:self._position(user)]
         request = build_request(history, user.text, *self.window_args)
         return self._stream(request, user, Reply(self.backend.name, self.backend.model), notify)
 
@@ -220,6 +220,10 @@ class ChatSession:
     def _sync(self) -> None:
         if self.changed_elsewhere() and not self.refresh():
             raise errors.StorageError("This conversation was deleted (in another tab?): start a new chat to send it.")
+
+    def _position(self, message: Message) -> int:
+        """Where this very message object sits in the thread (equal texts are not the same message)."""
+        return next(i for i, m in enumerate(self.messages) if m is message)
 
     def _last_question(self) -> Message:
         question = next((m for m in reversed(self.messages) if m.role == USER), None)
@@ -280,7 +284,7 @@ class ChatSession:
         if message.id is not None and self.refresh():
             return
         # Not stored: in memory, the new reply takes the place of any earlier one to its question.
-        at = next(i for i, m in enumerate(self.messages) if m is user) + 1
+        at = self._position(user) + 1
         replaced = at < len(self.messages) and self.messages[at].role == ASSISTANT
         self.messages[at:at + replaced] = [message]
         self.everything.append(message)
@@ -293,7 +297,7 @@ class ChatSession:
         sent_tokens = reply.usage.all_input_tokens
         if not sent_tokens:
             return None
-        history = self.messages[:next(i for i, m in enumerate(self.messages) if m is user)]
+        history = self.messages[:self._position(user)]
         if isinstance(self.backend, LocalBackend):
             return self.backend.local.count_prompt_tokens(self.settings.system, build_request(history, user.text, 0))
         system = len(self.settings.system)

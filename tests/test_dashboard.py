@@ -340,3 +340,15 @@ def test_the_sidebar_search_finds_a_conversation_and_opens_it_at_the_match(api, 
     at.text_input(key="chat_search").set_value("NEAR( -* zzzz").run()
     assert not at.exception and not at.error
     assert any(c.value.startswith("No conversation mentions") for c in at.caption)
+
+
+def test_a_stopped_reply_outside_the_window_is_marked_not_sent(api, app):
+    at = app()
+    send(at, "one")
+    chunks = at.session_state["chat"].send("two")
+    next(chunks)
+    chunks.close()  # stopped after its first chunk, as a Stop does
+    send(at, "three")
+    window_slider(at).set_value(1).run()
+    outside = [c.value for c in at.caption if c.value.startswith("Not sent")]
+    assert len(outside) == 4  # "one", its reply, "two" and its stopped reply

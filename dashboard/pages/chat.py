@@ -9,7 +9,7 @@ import json
 
 import streamlit as st
 
-from chat_core import COMPLETE, FAILED, STOPPED, ChatSession, errors, format_cost
+from chat_core import FAILED, STOPPED, ChatSession, errors, format_cost
 from chat_core.conversation import ASSISTANT, USER
 from chat_core.export import to_json, to_markdown
 from chat_core.search import MATCH_END, MATCH_START, search
@@ -189,7 +189,7 @@ def show_message(message, sent: bool, last: bool) -> None:
             st.warning(f"Not saved: {message.unsaved}")
         if message.id is not None and message.id == st.session_state.get(FOUND):
             st.caption(":material/search: The search found this message.")
-        if not sent and message.status == COMPLETE and message.id is not None:
+        if not sent and message.sendable and message.id is not None:  # a stopped reply is outside it too
             st.caption("Not sent with the next message: outside the window.")
         message_actions(message, last)
 
@@ -228,7 +228,7 @@ def message_actions(message, last: bool) -> None:
         at = next(i for i, v in enumerate(versions) if v.id == message.id)
         next(cells).button("", icon=":material/chevron_left:", key=f"chat_prev_{message.id}", type="tertiary",
                            help="Earlier version", disabled=at == 0,
-                           on_click=chat.choose_version, args=(versions[at - 1],))
+                           on_click=chat.choose_version, args=(versions[max(at - 1, 0)],))
         next(cells).caption(f"{at + 1}/{len(versions)}")
         next(cells).button("", icon=":material/chevron_right:", key=f"chat_next_{message.id}", type="tertiary",
                            help="Later version", disabled=at == len(versions) - 1,
