@@ -24,8 +24,8 @@ def run() -> None:
     st.set_page_config(page_title="Claude chat", page_icon=":material/forum:", layout="wide")
     access.owner()  # before anything else: stops here, with what to do, before sign-in or when refused
     pages = st.navigation([
-        st.Page("dashboard/pages/chat.py", title="Chat", icon=":material/forum:", default=True),
-        st.Page("dashboard/pages/tokens.py", title="Tokens", icon=":material/bar_chart:", url_path="tokens"),
+        st.Page("pages/chat.py", title="Chat", icon=":material/forum:", default=True),
+        st.Page("pages/tokens.py", title="Tokens", icon=":material/bar_chart:", url_path="tokens"),
     ])
     state.current_chat()
     state.preload_local_model_if_needed()  # started at server start already; this covers AppTest and reloads

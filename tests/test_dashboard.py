@@ -74,7 +74,7 @@ def test_errors_show_in_the_bubble_and_the_chat_goes_on(api, app):
     assert [m["content"] for m in api.requests[-1]["messages"]] == ["first", "half of it", "third"]
 
 
-TOKENS = "dashboard/pages/tokens.py"
+TOKENS = "pages/tokens.py"
 
 
 def test_the_token_page_charts_the_turns_of_the_open_conversation(api, app):
