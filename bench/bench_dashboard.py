@@ -21,12 +21,14 @@ from chat_core.conversation import Message  # noqa: E402
 from chat_core.storage import Store  # noqa: E402
 from chat_core.usage import TurnRecord, Usage  # noqa: E402
 from tests.loopback_api import LoopbackAPI, reply  # noqa: E402
+from tests.conftest import pin_navigation_pages  # noqa: E402
 from tests.test_browser import CHROMIUM, FLAGS, App, idle, open_app  # noqa: E402
 
 
 def rerun_times(api_url: str) -> None:
     from streamlit.testing.v1 import AppTest
 
+    pin_navigation_pages()  # AppTest and a top-level pages/: see tests/conftest.py
     times = {}
     for turns in (10, 100, 500):
         with tempfile.TemporaryDirectory() as folder:

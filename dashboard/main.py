@@ -6,13 +6,14 @@ from contextlib import asynccontextmanager
 
 import streamlit as st
 
-from dashboard import access, state
+from dashboard import access, state, streamlit_adapter
 
 
 @asynccontextmanager
 async def lifespan(_app):
     """Server start: begin loading the bundled model in the background (without a key), so
     the first reply after a start is as quick as the next. Serving does not wait for it."""
+    streamlit_adapter.navigation_pages_only()
     state.preload_local_model_if_needed()
     yield
 

@@ -81,6 +81,30 @@ def run_cli(*args: str, stdin: str, env_extra: dict | None = None, timeout: floa
     )
 
 
+def pin_navigation_pages() -> None:
+    """AppTest runs a top-level `pages/` folder as Streamlit's old automatic page list.
+
+    `AppTest._run` sets `PagesManager.uses_pages_directory = None` before every run, so each
+    run finds `pages/` again and wraps the app in the old page list, which drops the query
+    string (`?c=`). A server turns the flag off once, at start (dashboard/streamlit_adapter.py).
+    Here `app_test`'s own name for the class becomes a subclass (its reset then lands on the
+    subclass) and the flag stays off, as in a server. `tests/test_streamlit_adapter.py`
+    fails when a Streamlit upgrade changes this."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import app_test
+
+    from dashboard.streamlit_adapter import navigation_pages_only
+
+    if app_test.PagesManager is PagesManager:
+        app_test.PagesManager = type("NavigationOnlyPagesManager", (PagesManager,), {})
+    navigation_pages_only()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def navigation_pages():
+    pin_navigation_pages()
+
+
 @pytest.fixture
 def app():
     """A fresh AppTest of the dashboard (a new browser session), with resources that depend on the environment rebuilt."""

@@ -352,3 +352,4 @@ def test_a_stopped_reply_outside_the_window_is_marked_not_sent(api, app):
     window_slider(at).set_value(1).run()
     outside = [c.value for c in at.caption if c.value.startswith("Not sent")]
     assert len(outside) == 4  # "one", its reply, "two" and its stopped reply
+

@@ -1,0 +1,35 @@
+"""The premises of dashboard/streamlit_adapter.py (and of the AppTest pin in tests/conftest.py).
+
+Each test fails when a Streamlit upgrade changes what the workaround relies on: then read the
+new Streamlit, and drop or mend the workaround."""
+
+from __future__ import annotations
+
+import inspect
+
+from dashboard import streamlit_adapter
+
+
+def test_a_pages_folder_is_still_the_old_page_list_until_navigation_turns_it_off():
+    from streamlit.commands import navigation
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import script_runner
+
+    assert "uses_pages_directory" in vars(PagesManager)
+    assert '/ "pages"' in inspect.getsource(PagesManager.__init__)
+    assert "if PagesManager.uses_pages_directory:" in inspect.getsource(script_runner.ScriptRunner)
+    assert "PagesManager.uses_pages_directory = False" in inspect.getsource(navigation.navigation)
+
+
+def test_the_adapter_turns_the_old_page_list_off():
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = None
+    streamlit_adapter.navigation_pages_only()
+    assert PagesManager.uses_pages_directory is False
+
+
+def test_apptest_still_resets_the_pages_flag_before_every_run():
+    from streamlit.testing.v1.app_test import AppTest
+
+    assert "PagesManager.uses_pages_directory = None" in inspect.getsource(AppTest._run)
