@@ -429,3 +429,17 @@ def test_an_id_that_names_no_row_is_not_found_never_a_database_error(db_url, bad
     loaded = store.load(cid)
     assert [m.text for m in loaded.messages] == ["hello"] and loaded.info.title == "hello"
     assert loaded.info.model == "m" and store.last_message_id(cid) == asked
+
+
+def test_a_reply_holding_nul_from_claude_is_saved_after_its_question(api, db_url):
+    store = Store(db_url)
+    chat = chat_on(store)
+    api.queue(reply("zero\x00byte reply"), reply("the next answer"))
+    list(chat.send("first question"))
+    list(chat.send("second question"))
+    assert not any(m.unsaved for m in chat.messages)
+    loaded = store.load(chat.conversation_id)
+    assert [(m.role, m.text) for m in loaded.messages] == [
+        ("user", "first question"), ("assistant", "zerobyte reply"),
+        ("user", "second question"), ("assistant", "the next answer")]
+    assert [m.reply_to for m in loaded.messages[1::2]] == [m.id for m in loaded.messages[::2]]
