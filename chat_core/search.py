@@ -48,9 +48,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from .database import timed_out
 from .errors import InputTooLongError, StorageError, TimeoutError_
 from .ids import MAX_INT64
-from .database import timed_out
 from .storage import Store, _guarded
 
 MATCH_START = "«"
