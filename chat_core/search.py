@@ -15,6 +15,12 @@ last piece when it is written in Chinese, Japanese, Thai, Lao, Khmer or
 Burmese, scripts written without spaces: a run of them is indexed as one word,
 so the piece also matches the start of a longer run (`东京` finds "东京タワー").
 
+Every search is bounded: one longer than MAX_CHARACTERS characters or of more
+than MAX_WORDS words is refused (InputTooLongError, one line), and one that runs
+longer than its timeout (TIMEOUT_S unless given) is stopped inside the database,
+not merely abandoned (TimeoutError_, one line): PostgreSQL's statement_timeout,
+SQLite's progress handler.
+
 Results: one hit per conversation, newest first. A conversation's hit is its
 newest message that matches, dated when that message was written; a
 conversation whose title matches, with no such message among the matches, is
@@ -36,12 +42,14 @@ a part in its middle ("世界" does not find "你好世界").
 
 from __future__ import annotations
 
+import time
 import unicodedata
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from .errors import StorageError
+from .database import timed_out
+from .errors import InputTooLongError, StorageError, TimeoutError_
 from .ids import MAX_INT64
 from .storage import Store, _guarded
 
@@ -53,6 +61,9 @@ PREFIX_LENGTH = 2  # characters of an unspaced script for the last piece to matc
 # Scripts written without spaces between words, by the start of their characters' Unicode names.
 UNSPACED_SCRIPTS = ("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR")
 MAX_WORDS = 32  # more words narrow nothing further (and FTS5 caps a query's depth)
+MAX_CHARACTERS = 1_000  # a search longer than this is refused, as is one of more than MAX_WORDS words
+TIMEOUT_S = 5.0  # a search that runs longer is stopped
+_PROGRESS_STEPS = 1_000  # SQLite virtual machine steps between looks at the clock
 _FIRST_BATCH = 5  # matching messages fetched per wanted hit, at first
 
 
@@ -72,8 +83,19 @@ def search_words(words: str) -> list[str]:
 
     Control characters (a NUL, a lone surrogate) count as spaces: no database is handed them."""
     cleaned = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in words)
-    pieces = [piece for piece in cleaned.split() if any(unicodedata.category(ch)[0] in "LN" for ch in piece)]
-    return pieces[:MAX_WORDS]
+    return [piece for piece in cleaned.split() if any(unicodedata.category(ch)[0] in "LN" for ch in piece)]
+
+
+def checked_words(words: str) -> list[str]:
+    """`search_words(words)`; raises InputTooLongError (one line) past MAX_CHARACTERS or MAX_WORDS."""
+    if len(words) > MAX_CHARACTERS:
+        raise InputTooLongError(f"That search is {len(words):,} characters long; a search takes at most "
+                                f"{MAX_CHARACTERS:,}: shorten it.")
+    pieces = search_words(words)
+    if len(pieces) > MAX_WORDS:
+        raise InputTooLongError(f"That search has {len(pieces):,} words; a search takes at most {MAX_WORDS}: "
+                                "shorten it.")
+    return pieces
 
 
 def _is_prefix(piece: str) -> bool:
@@ -160,10 +182,45 @@ def _left_out(rest: str) -> str:
 _DIALECTS = {"sqlite": _SQLite, "postgresql": _PostgreSQL}
 
 
+class _TimeLimited:
+    """A search's connection, its statements stopped once `seconds` have passed since the search
+    began. SQLite has no statement timeout: a progress handler interrupts a statement past the
+    deadline. PostgreSQL: `SET LOCAL statement_timeout` to the time left, before each statement."""
+
+    def __init__(self, conn: sa.Connection, seconds: float):
+        self.conn, self.seconds = conn, seconds
+        self.deadline = time.monotonic() + seconds
+        self.sqlite = None if conn.dialect.name == "postgresql" else conn.connection.dbapi_connection
+        if self.sqlite is not None:
+            self.sqlite.set_progress_handler(self.past, _PROGRESS_STEPS)
+
+    def past(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def execute(self, statement, params=None):
+        left_ms = int((self.deadline - time.monotonic()) * 1000)
+        if left_ms < 1:
+            raise self.error()
+        if self.sqlite is None:
+            self.conn.execute(sa.text(f"SET LOCAL statement_timeout = {left_ms}"))
+        return self.conn.execute(statement, params)
+
+    def close(self) -> None:
+        if self.sqlite is not None:
+            self.sqlite.set_progress_handler(None, 0)  # the connection goes back to the pool
+
+    def error(self) -> TimeoutError_:
+        return TimeoutError_(f"The search took longer than {self.seconds:.3g} s and was stopped: "
+                             "use fewer or rarer words.")
+
+
 @_guarded
-def search(store: Store, words: str, owner: str, limit: int = 20) -> list[SearchHit]:
-    """`owner`'s conversations whose messages or title hold every piece of `words`, newest first."""
-    pieces = search_words(words)
+def search(store: Store, words: str, owner: str, limit: int = 20, timeout: float = TIMEOUT_S) -> list[SearchHit]:
+    """`owner`'s conversations whose messages or title hold every piece of `words`, newest first.
+
+    Raises InputTooLongError past MAX_CHARACTERS or MAX_WORDS, TimeoutError_ when it runs
+    longer than `timeout` seconds (then the database has stopped it too)."""
+    pieces = checked_words(words)
     if not pieces or limit < 1:
         return []
     dialect_class = _DIALECTS.get(store.engine.dialect.name)
@@ -171,23 +228,35 @@ def search(store: Store, words: str, owner: str, limit: int = 20) -> list[Search
         raise StorageError(f"Search works on SQLite and PostgreSQL, not on {store.engine.dialect.name}.")
     dialect = dialect_class(pieces)
     params = {**dialect.params, "owner": owner}
-    with store.engine.connect() as conn:
+    with store.engine.connect() as plain:
         if store.engine.dialect.name == "postgresql":
             # A plan made for one word (psycopg prepares a statement run five times) would be
             # wrong for the next: scan by recency for a common word, the index for a rare one.
-            conn.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
-        found = _newest_matching_messages(conn, dialect, params, limit)
-        for conversation_id, updated_at in conn.execute(sa.text(dialect.titles),
-                                                        {**params, "batch": limit + len(found)}):
-            found.setdefault(conversation_id, (updated_at, None))
-        top = sorted(found.items(), key=lambda item: (item[1][0], item[0]), reverse=True)[:limit]
-        titles = dict(conn.execute(
-            sa.text("SELECT id, title FROM conversations WHERE id IN :ids").bindparams(
-                sa.bindparam("ids", expanding=True)),
-            {"ids": [conversation_id for conversation_id, _ in top]},
-        ).all()) if top else {}
-        in_messages = dialect.snippets(conn, "messages", [m for _, (_, m) in top if m is not None], params)
-        in_titles = dialect.snippets(conn, "conversations", [c for c, (_, m) in top if m is None], params)
+            plain.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        conn = _TimeLimited(plain, timeout)
+        try:
+            hits = _hits(conn, dialect, params, limit)
+        except sa.exc.OperationalError as exc:
+            if timed_out(exc):
+                raise conn.error() from None
+            raise
+        finally:
+            conn.close()
+    return hits
+
+
+def _hits(conn: _TimeLimited, dialect, params: dict, limit: int) -> list[SearchHit]:
+    found = _newest_matching_messages(conn, dialect, params, limit)
+    for conversation_id, updated_at in conn.execute(sa.text(dialect.titles), {**params, "batch": limit + len(found)}):
+        found.setdefault(conversation_id, (updated_at, None))
+    top = sorted(found.items(), key=lambda item: (item[1][0], item[0]), reverse=True)[:limit]
+    titles = dict(conn.execute(
+        sa.text("SELECT id, title FROM conversations WHERE id IN :ids").bindparams(
+            sa.bindparam("ids", expanding=True)),
+        {"ids": [conversation_id for conversation_id, _ in top]},
+    ).all()) if top else {}
+    in_messages = dialect.snippets(conn, "messages", [m for _, (_, m) in top if m is not None], params)
+    in_titles = dialect.snippets(conn, "conversations", [c for c, (_, m) in top if m is None], params)
     hits = []
     for conversation_id, (at, message_id) in top:
         snippet = in_titles.get(conversation_id) if message_id is None else in_messages.get(message_id)

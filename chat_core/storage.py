@@ -18,17 +18,18 @@ import itertools
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import sqlalchemy as sa
 
 from .conversation import ASSISTANT, Message, active_thread
-from .errors import StorageError
+from .database import explain, is_row_id, make_engine, sqlite_path
+from .errors import StorageError, redact_url
 from .usage import TurnRecord
 
 DEFAULT_TITLE = "New chat"
 TITLE_LENGTH = 60
 LOCAL_OWNER = "local"  # this machine's user: terminal chats and a dashboard without sign-in
+GONE = "This conversation was deleted (in another tab?): your message is kept below; start a new chat to send it."
 
 
 def _fts5_index(index: str, table: str, column: str) -> list[str]:
@@ -165,31 +166,6 @@ def title_from(text: str) -> str:
     return " ".join(text.split())[:TITLE_LENGTH] or DEFAULT_TITLE
 
 
-def sqlite_path(url: str) -> Path | None:
-    return Path(url.removeprefix("sqlite:///")).expanduser() if url.startswith("sqlite:///") else None
-
-
-def make_engine(url: str) -> sa.Engine:
-    path = sqlite_path(url)
-    if path is None:
-        return sa.create_engine(url, pool_pre_ping=True)
-    # Only the owner reads the chats: a private folder and file.
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not path.exists():
-        path.touch(mode=0o600)
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
-
-    @sa.event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_connection, _record):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    return engine
-
-
 def _guarded(method):
     """Every database failure leaves the store as one `StorageError` line."""
 
@@ -212,27 +188,13 @@ class Store:
         except OSError as exc:
             raise StorageError(f"Could not create the database file {self.path} ({exc.strerror}): "
                                "check CHAT_DATA_DIR and its permissions.") from None
-        # For messages: never the password.
-        self.url = self.engine.url.render_as_string(hide_password=True)
+        # For messages: never a password or another secret of the URL.
+        self.url = redact_url(url)
         self.migrate()
 
     def explain(self, exc: sa.exc.SQLAlchemyError) -> str:
-        """One line for a database failure: what happened and what to do. Never SQL or message text."""
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0].lower()
-        if self.path is not None:
-            if "not a database" in reason or "malformed" in reason:
-                return (f"The database file {self.path} is unreadable (damaged, or not a SQLite file): "
-                        "move it aside and restart to begin a new one.")
-            if "readonly" in reason or "read-only" in reason:
-                return (f"The database file {self.path} is read-only, so nothing new can be saved: "
-                        "fix its permissions (or CHAT_DATA_DIR) and send again.")
-            if "unable to open" in reason:
-                return f"Could not open the database file {self.path}: check CHAT_DATA_DIR and its permissions."
-            if "locked" in reason:
-                return f"The database file {self.path} is busy (locked by another program): try again in a moment."
-        name = type(getattr(exc, "orig", None) or exc).__name__
-        return (f"Could not open the database {self.url} ({name}): check CHAT_DATABASE_URL "
-                "and that the server is running, then try again.")
+        """One line for a database failure: what happened and what to do (chat_core.database.explain)."""
+        return explain(exc, self.path, self.url)
 
     def _check_file(self) -> None:
         """SQLite keeps writing to a file deleted under it, and loses everything: notice instead."""
@@ -301,6 +263,8 @@ class Store:
 
     @_guarded
     def update_conversation(self, conversation_id: int, owner: str = LOCAL_OWNER, **fields) -> None:
+        if not is_row_id(conversation_id):
+            return
         sets = ", ".join(f"{self._COLUMNS[name]} = :{name}" for name in fields)
         with self.engine.begin() as conn:
             conn.execute(
@@ -313,6 +277,8 @@ class Store:
 
     @_guarded
     def delete_conversation(self, conversation_id: int, owner: str = LOCAL_OWNER) -> None:
+        if not is_row_id(conversation_id):
+            return
         with self.engine.begin() as conn:
             if conn.execute(sa.text("SELECT 1 FROM conversations WHERE id = :id AND owner = :owner"),
                             {"id": conversation_id, "owner": owner}).first() is None:
@@ -347,14 +313,15 @@ class Store:
         transaction from `new` (system, window, backend, model): a conversation
         is stored when its first message is. A message with `edit_of` set is a
         new version of that question: the earlier versions become inactive."""
+        if not all(is_row_id(i) for i in (conversation_id, message.edit_of) if i is not None):
+            raise StorageError(GONE)
         now = time.time()
         with self.engine.begin() as conn:
             if conversation_id is None:
                 conversation_id = self._create(conn, title=title_from(message.text), owner=owner, **(new or {}))
             elif conn.execute(sa.text("SELECT 1 FROM conversations WHERE id = :id AND owner = :owner"),
                               {"id": conversation_id, "owner": owner}).first() is None:
-                raise StorageError("This conversation was deleted (in another tab?): your message is kept below; "
-                                   "start a new chat to send it.")
+                raise StorageError(GONE)
             if message.edit_of is not None:
                 conn.execute(sa.text("UPDATE messages SET active = 0 WHERE conversation_id = :cid AND role = 'user' "
                                      "AND (id = :root OR edit_of = :root)"),
@@ -374,6 +341,8 @@ class Store:
         The turn number is the conversation's next one, taken inside the
         transaction while it holds the conversation's row (PostgreSQL; SQLite
         writes one at a time); a writer that still collides retries."""
+        if not all(is_row_id(i) for i in (conversation_id, message.reply_to) if i is not None):
+            raise StorageError(GONE)
         for attempt in itertools.count():
             try:
                 with self.engine.begin() as conn:
@@ -412,6 +381,8 @@ class Store:
     @_guarded
     def last_message_id(self, conversation_id: int) -> int | None:
         """The newest message's id: a view compares it with its own to see whether the conversation moved."""
+        if not is_row_id(conversation_id):
+            return None
         with self.engine.connect() as conn:
             return conn.execute(sa.text("SELECT MAX(id) FROM messages WHERE conversation_id = :id"),
                                 {"id": conversation_id}).scalar()
@@ -419,6 +390,8 @@ class Store:
     @_guarded
     def load(self, conversation_id: int, owner: str = LOCAL_OWNER) -> StoredConversation | None:
         """A conversation of `owner`'s, replies placed after the messages they answer; None if there is none."""
+        if not is_row_id(conversation_id):
+            return None
         with self.engine.connect() as conn:
             info = conn.execute(
                 sa.text(f"SELECT {_INFO_COLUMNS} FROM conversations WHERE id = :id AND owner = :owner"),
@@ -446,6 +419,8 @@ class Store:
     @_guarded
     def choose_version(self, conversation_id: int, message_id: int, owner: str = LOCAL_OWNER) -> None:
         """Make `message_id` the version shown and sent; its other versions become inactive."""
+        if not (is_row_id(conversation_id) and is_row_id(message_id)):
+            return
         with self.engine.begin() as conn:
             row = conn.execute(sa.text(
                 "SELECT m.role, m.reply_to, COALESCE(m.edit_of, m.id) FROM messages m "

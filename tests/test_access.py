@@ -97,11 +97,11 @@ def test_a_password_in_the_base_url_never_shows_or_is_stored(app, monkeypatch, i
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://user:hunter2@127.0.0.1:9/")
     at = app()
     send(at, "hello")
-    assert any("Could not reach Claude at http://127.0.0.1:9/" in e.value for e in at.error)
+    assert any("Could not reach Claude at http://user:(hidden)@127.0.0.1:9/" in e.value for e in at.error)
     database = (isolated / "data" / "chat.db").read_bytes() + (isolated / "data" / "chat.db-wal").read_bytes()
     assert b"hunter2" not in database
     assert "hunter2" not in repr(at.main) + repr(at.sidebar)
-    assert redact_url("https://u:p@gw.example:8443/v1?key=k") == "https://gw.example:8443/v1"
+    assert redact_url("https://u:p@gw.example:8443/v1?key=k") == "https://u:(hidden)@gw.example:8443/v1?key=(hidden)"
 
 
 def test_the_markdown_export_keeps_raw_html_inert():

@@ -1,14 +1,16 @@
 """Search (chat_core.search and `python -m chat_core --search`) on a real SQLite file and a real PostgreSQL."""
 
 import re
+import time
 
 import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings, strategies as st
 
 from chat_core.conversation import Message
-from chat_core.errors import StorageError
-from chat_core.search import ELLIPSIS, MATCH_END, MATCH_START, search, search_words
+from chat_core.database import timed_out
+from chat_core.errors import InputTooLongError, StorageError, TimeoutError_
+from chat_core.search import ELLIPSIS, MATCH_END, MATCH_START, MAX_CHARACTERS, MAX_WORDS, search, search_words
 from chat_core.storage import _DIALECT_TYPES, LOCAL_OWNER, MIGRATIONS, Store, sqlite_path
 from chat_core.usage import TurnRecord, Usage
 from tests.conftest import run_cli
@@ -242,3 +244,68 @@ def test_terminal_search_lists_hits_newest_first_then_resume(isolated):
     nothing = run_cli("--search", "*", stdin="")
     assert nothing.returncode == 1 and nothing.stdout == ""
     assert nothing.stderr.startswith("! --search needs a word to look for") and nothing.stderr.count("\n") == 1
+
+
+def test_a_search_too_long_is_refused_with_one_line(db_url):
+    store = Store(db_url)
+    cid, message = say(store, None, " ".join(f"w{i}" for i in range(40)))
+    assert found(store, " ".join(f"w{i}" for i in range(MAX_WORDS))) == [(cid, message)]  # at the bound: searched
+    with pytest.raises(InputTooLongError) as caught:
+        search(store, " ".join(f"w{i}" for i in range(MAX_WORDS + 1)), LOCAL_OWNER)
+    assert str(caught.value) == f"That search has {MAX_WORDS + 1} words; a search takes at most {MAX_WORDS}: shorten it."
+    assert found(store, "w1 " + "-" * (MAX_CHARACTERS - 3)) == [(cid, message)]  # punctuation is not a word
+    with pytest.raises(InputTooLongError) as caught:
+        search(store, "w1 " * 20_000, LOCAL_OWNER)
+    assert str(caught.value) == (f"That search is 60,000 characters long; a search takes at most {MAX_CHARACTERS:,}: "
+                                 "shorten it.")
+
+
+def test_the_terminal_refuses_a_search_too_long_with_one_line(isolated):
+    Store(f"sqlite:///{isolated / 'data' / 'chat.db'}")
+    result = run_cli("--search", *["word"] * 40, stdin="")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"! That search has 40 words; a search takes at most {MAX_WORDS}: shorten it.\n"
+
+
+def slow_search_data(store, rows=20_000, words=8) -> str:
+    """Messages that each hold every one of `words` words, all in someone else's conversation:
+    a search for them reads every match and keeps none. Returns that search."""
+    cid, _ = say(store, None, "the slow one", owner=BOB)
+    text = " ".join(f"v{i}" for i in range(words))
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :rows) "
+                             "INSERT INTO messages (conversation_id, role, text, status, created_at) "
+                             "SELECT :cid, 'user', :text, 'complete', 1 FROM n"), {"cid": cid, "text": text, "rows": rows})
+        if store.engine.dialect.name == "postgresql":
+            conn.execute(sa.text("ANALYZE messages"))
+    return text
+
+
+def test_a_search_past_its_timeout_is_stopped_inside_the_database(db_url):
+    store = Store(db_url)
+    words = slow_search_data(store, rows=30_000)
+    timeout = 0.02
+    started = time.monotonic()
+    assert search(store, words, LOCAL_OWNER, timeout=60) == []
+    full = time.monotonic() - started  # a busy machine makes it longer, never shorter
+    assert full > 4 * timeout, f"the search takes {full:.3f} s: too quick to be stopped halfway; add rows"
+    with pytest.raises(TimeoutError_) as caught:
+        search(store, words, LOCAL_OWNER, timeout=timeout)
+    assert str(caught.value) == f"The search took longer than {timeout:.3g} s and was stopped: use fewer or rarer words."
+    # The database stopped the statement while it ran (PostgreSQL's statement_timeout, SQLite's
+    # progress handler): its error is what the line replaced, not a clock read after it finished.
+    stopped = caught.value.__context__
+    assert isinstance(stopped, sa.exc.OperationalError) and timed_out(stopped), repr(stopped)
+    # The connection went back to the pool without its limit: what runs next on it runs in full.
+    assert [c.title for c in store.list_conversations(BOB)] == ["the slow one"]
+    assert search(store, words, LOCAL_OWNER) == [] and len(found(store, words, BOB)) == 1
+
+
+def test_the_dashboard_shows_a_search_too_long_as_one_line(api, app):
+    at = app()
+    at.chat_input(key="chat_input").set_value("a first question").run()
+    at.text_input(key="chat_search").set_value(" ".join(["question"] * 40)).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [f"That search has 40 words; a search takes at most {MAX_WORDS}: shorten it."]
+    at.text_input(key="chat_search").set_value("question").run()
+    assert not at.error and any("**question**" in c.value for c in at.caption)

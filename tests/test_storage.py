@@ -6,14 +6,16 @@ import subprocess
 import sys
 
 import pytest
+import sqlalchemy as sa
 
 from chat_core import ChatSession, settings_from_env
 from chat_core.backends import make_backend
 from chat_core.conversation import COMPLETE, FAILED, STOPPED, Message
-from chat_core.errors import StorageError
+from chat_core.errors import StorageError, redact_url
+from chat_core.database import storable
 from chat_core.storage import MIGRATIONS, Store
 from chat_core.usage import TurnRecord, Usage
-from tests.conftest import ROOT, TEST_KEY, cli_until
+from tests.conftest import ROOT, TEST_KEY, cli_until, run_cli
 from tests.loopback_api import http_error, reply
 
 ODD_TEXTS = [
@@ -218,7 +220,7 @@ def test_user_message_is_saved_before_the_request_and_every_reply_however_it_end
 
 
 def test_an_unreachable_database_is_one_clear_line():
-    with pytest.raises(StorageError, match=r"Could not open the database postgresql\+psycopg://u:\*\*\*@127.0.0.1:9/x"):
+    with pytest.raises(StorageError, match=r"Could not open the database postgresql\+psycopg://u:\(hidden\)@127.0.0.1:9/x"):
         Store("postgresql+psycopg://u:secret@127.0.0.1:9/x")
 
 
@@ -301,3 +303,143 @@ def test_processes_that_start_together_migrate_a_new_database_once(tmp_path):
                               stderr=subprocess.PIPE, text=True) for _ in range(6)]
     results = [proc.communicate(timeout=120) for proc in procs]
     assert [out.strip() for out, _ in results] == [str(MIGRATIONS[-1][0])] * 6, [err for _, err in results]
+
+
+SECRET_URLS = {
+    "postgresql+psycopg://u:hunter2@db.example:5432/chat?sslmode=require":
+        "postgresql+psycopg://u:(hidden)@db.example:5432/chat?sslmode=require",
+    "postgresql+psycopg://user@db.example/chat?password=hunter2&application_name=chat":
+        "postgresql+psycopg://(hidden)@db.example/chat?password=(hidden)&application_name=chat",
+    "postgresql+psycopg://db.example/chat?sslpassword=hunter2&PASSWORD=hunter2&passfile=/home/hunter2":
+        "postgresql+psycopg://db.example/chat?sslpassword=(hidden)&PASSWORD=(hidden)&passfile=(hidden)",
+    "postgresql+psycopg://db.example/chat?options=-c%20x%3Dhunter2&sslkey=/k/hunter2&token=hunter2&api_key=hunter2":
+        "postgresql+psycopg://db.example/chat?options=(hidden)&sslkey=(hidden)&token=(hidden)&api_key=(hidden)",
+    "postgresql://u:p%40hunter2@h1:5432,h2:5433/chat": "postgresql://u:(hidden)@h1:5432,h2:5433/chat",
+    "postgresql://u:hun#ter2@db.example/chat": "postgresql://u:(hidden)@db.example/chat",  # SQLAlchemy reads hun#ter2
+    "postgresql://u:hun?ter2@db.example/chat?sslmode=require": "postgresql://(hidden)@db.example/chat?sslmode=require",
+    "postgresql://db.example/chat?application_name=a@b&password=hunter2": "postgresql://(hidden)@(hidden)&password=(hidden)",
+    "postgresql://db.example/chat?hunter2": "postgresql://db.example/chat?(hidden)",
+    "postgresql://db.example/chat?sslmode=require#hunter2": "postgresql://db.example/chat?sslmode=require",
+    "https://hunter2@gateway.example/v1": "https://(hidden)@gateway.example/v1",  # a user name alone may be a token
+    "https://u:hunter2@gateway.example:8443/v1?key=hunter2": "https://u:(hidden)@gateway.example:8443/v1?key=(hidden)",
+    "sqlite:////home/me/.local/share/claude-chat/chat.db": "sqlite:////home/me/.local/share/claude-chat/chat.db",
+    "host=db.example password=hunter2": "(an address that could not be read)",
+}
+
+
+@pytest.mark.parametrize("url", SECRET_URLS)
+def test_a_secret_anywhere_in_a_url_is_redacted(url):
+    assert redact_url(url) == SECRET_URLS[url] and "hunter2" not in redact_url(url)
+
+
+@pytest.mark.parametrize("url, line", [
+    ("postgresql+psycopg://user@127.0.0.1:9/x?password=hunter2",
+     "Could not open the database postgresql+psycopg://(hidden)@127.0.0.1:9/x?password=(hidden) (OperationalError): "
+     "check CHAT_DATABASE_URL and that the server is running, then try again."),
+    ("postgresql+psycopg://u:hunter2@127.0.0.1:notaport/x",
+     "CHAT_DATABASE_URL postgresql+psycopg://u:(hidden)@127.0.0.1:notaport/x is not a database URL: "
+     "write it as postgresql+psycopg://USER:PASSWORD@HOST/DB (or sqlite:///FILE)."),
+    ("nosuchdb://u:hunter2@127.0.0.1/x",
+     "CHAT_DATABASE_URL nosuchdb://u:(hidden)@127.0.0.1/x names a database SQLAlchemy does not know: "
+     "use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB."),
+    ("postgresql+pg8000://u:hunter2@127.0.0.1/x",
+     "CHAT_DATABASE_URL postgresql+pg8000://u:(hidden)@127.0.0.1/x needs the Python package pg8000, which is not "
+     "installed: install it, or use postgresql+psycopg://."),
+])
+def test_a_database_url_that_cannot_be_used_is_one_line_without_its_secrets(url, line):
+    with pytest.raises(StorageError) as caught:
+        Store(url)
+    assert str(caught.value) == line
+    result = run_cli("--list", stdin="", env_extra={"CHAT_DATABASE_URL": url})
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", f"! {line}\n")
+
+
+def test_a_wrong_database_name_is_a_connection_line_and_a_bad_value_its_own(db_url):
+    store = Store(db_url)
+    cid = store.create_conversation("s", 0, "local", "m")
+    if db_url.startswith("postgresql"):
+        wrong = db_url.rsplit("/", 1)[0] + "/no_such_database?password=hunter2"
+        with pytest.raises(StorageError) as caught:
+            Store(wrong)
+        assert "check CHAT_DATABASE_URL and that the server is running" in str(caught.value)
+        assert "hunter2" not in str(caught.value) and "password=(hidden)" in str(caught.value)
+        with pytest.raises(StorageError) as caught:  # PostgreSQL's INTEGER ends at 2**31 - 1
+            store.update_conversation(cid, window=2**40)
+        assert str(caught.value) == ("The database refused a value it was given (NumericValueOutOfRange), "
+                                     "so nothing was changed: please report this.")
+    assert store.load(cid).info.window == 0
+
+
+def test_a_statement_stopped_for_time_is_explained_as_such(db_url):
+    store = Store(db_url)
+    with pytest.raises(sa.exc.OperationalError) as caught, store.engine.connect() as conn:
+        if db_url.startswith("postgresql"):
+            conn.execute(sa.text("SET LOCAL statement_timeout = 10"))
+            conn.execute(sa.text("SELECT pg_sleep(5)"))
+        else:
+            conn.connection.dbapi_connection.set_progress_handler(lambda: True, 1)
+            try:
+                conn.execute(sa.text("SELECT 1"))
+            finally:
+                conn.connection.dbapi_connection.set_progress_handler(None, 0)
+    assert store.explain(caught.value) == (
+        "The database took too long to answer and the request was stopped: try again in a moment.")
+
+
+def test_nul_and_lone_surrogates_are_stored_as_typed_input_drops_them(db_url):
+    """PostgreSQL cannot store NUL, no encoding has a lone surrogate: every text column on both databases
+    drops NUL (as the session does with what a person types) and makes a lone surrogate U+FFFD."""
+    store = Store(db_url)
+    cid, asked = store.add_user_message(None, Message("user", "what is\x00 this?"), new=dict(
+        system="per\x00sona", window=0, backend="local", model="m\x00"))
+    record = TurnRecord(0, Usage(10, 5), 1, "model\x00", "local", 0.1, 0.2, COMPLETE, None, "end\x00turn", 10)
+    store.add_reply(cid, Message("assistant", "a NUL\x00 here, a lone \ud800 there", reply_to=asked), record)
+    later, _ = store.add_user_message(cid, Message("user", "next"))
+    store.rename(cid, "Ti\x00tle \udfff")
+    loaded = store.load(cid)
+    assert [(m.role, m.text, m.reply_to) for m in loaded.messages] == [
+        ("user", "what is this?", None), ("assistant", "a NUL here, a lone \ufffd there", asked), ("user", "next", None)]
+    assert (loaded.info.title, loaded.info.system, loaded.info.model) == ("Title \ufffd", "persona", "m")
+    assert (loaded.records[0].model, loaded.records[0].stop_reason) == ("model", "endturn")
+    assert storable("emoji \ud83d\ude80 kept\x00") == "emoji 🚀 kept"  # a pair of surrogates is one character
+
+
+NOT_IDS = ["abc", "1", "", 1.5, True, None, 0, -1, 2**31, 2**63, [1]]
+
+
+@pytest.mark.parametrize("bad", NOT_IDS)
+def test_an_id_that_names_no_row_is_not_found_never_a_database_error(db_url, bad):
+    store = Store(db_url)
+    cid, asked = store.add_user_message(None, Message("user", "hello"), new=dict(
+        system="s", window=0, backend="local", model="m"))
+    assert store.load(bad) is None and store.last_message_id(bad) is None
+    store.delete_conversation(bad)
+    store.rename(bad, "Renamed")
+    store.update_conversation(bad, model="other")
+    store.choose_version(bad, asked)
+    store.choose_version(cid, bad)
+    if bad is not None:
+        with pytest.raises(StorageError, match="This conversation was deleted"):
+            store.add_user_message(bad, Message("user", "forged"))
+        with pytest.raises(StorageError, match="This conversation was deleted"):
+            store.add_reply(bad, Message("assistant", "forged", reply_to=asked), TurnRecord(
+                0, Usage(1, 1), 1, "m", "local", None, 0.1, COMPLETE, None, None, None))
+        with pytest.raises(StorageError, match="This conversation was deleted"):
+            store.add_user_message(cid, Message("user", "forged edit", edit_of=bad))
+    loaded = store.load(cid)
+    assert [m.text for m in loaded.messages] == ["hello"] and loaded.info.title == "hello"
+    assert loaded.info.model == "m" and store.last_message_id(cid) == asked
+
+
+def test_a_reply_holding_nul_from_claude_is_saved_after_its_question(api, db_url):
+    store = Store(db_url)
+    chat = chat_on(store)
+    api.queue(reply("zero\x00byte reply"), reply("the next answer"))
+    list(chat.send("first question"))
+    list(chat.send("second question"))
+    assert not any(m.unsaved for m in chat.messages)
+    loaded = store.load(chat.conversation_id)
+    assert [(m.role, m.text) for m in loaded.messages] == [
+        ("user", "first question"), ("assistant", "zerobyte reply"),
+        ("user", "second question"), ("assistant", "the next answer")]
+    assert [m.reply_to for m in loaded.messages[1::2]] == [m.id for m in loaded.messages[::2]]
