@@ -17,6 +17,7 @@ import contextlib
 import functools
 import itertools
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +158,8 @@ _INFO_COLUMNS = "id, title, system, window_size, backend, model, created_at, upd
 _IMMEDIATE = "chat_begin_immediate"  # execution option: this SQLite transaction takes the write lock at BEGIN
 _MIGRATION_LOCK = 0x63686174  # PostgreSQL advisory lock held by the server that migrates ('chat')
 _MIGRATION_WAIT_S = 300  # SQLite: how long a start waits for another process's migration
+_ADDS_COLUMN = re.compile(r"\s*ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
+_CREATES = re.compile(r"\s*CREATE (?:UNIQUE )?(?:VIRTUAL )?(TABLE|INDEX|TRIGGER) (\w+)", re.IGNORECASE)
 
 
 @dataclass
@@ -229,6 +232,21 @@ def own_sqlite_transactions(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_IMMEDIATE) else "BEGIN")
+
+
+def _left_by_an_interrupted_migration(conn, statement: str) -> bool:
+    """SQLite: whether this migration statement's column or object is already there.
+
+    Versions before migrations were atomic let Python's sqlite3 commit a migration's
+    first CREATE and ALTER statements on their own, so a migration killed part-way
+    left them behind with the version unchanged, and every later start failed on
+    them. The same statement made them: the migration takes them as done."""
+    if added := _ADDS_COLUMN.match(statement):
+        return any(row[1] == added[2] for row in conn.exec_driver_sql(f"PRAGMA table_info({added[1]})"))
+    if created := _CREATES.match(statement):
+        return conn.execute(sa.text("SELECT 1 FROM sqlite_master WHERE type = :type AND name = :name"),
+                            {"type": created[1].lower(), "name": created[2]}).first() is not None
+    return False
 
 
 def _guarded(method):
@@ -338,6 +356,8 @@ class Store:
         try:
             for entry in statements:
                 for statement in entry.get(dialect, []) if isinstance(entry, dict) else [entry]:
+                    if dialect == "sqlite" and _left_by_an_interrupted_migration(conn, statement):
+                        continue
                     conn.execute(sa.text(statement.format(**_DIALECT_TYPES[dialect])))
             conn.execute(sa.text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": number})
         except sa.exc.DBAPIError as exc:

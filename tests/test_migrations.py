@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from chat_core.errors import StorageError
-from chat_core.storage import _MIGRATION_LOCK, MIGRATIONS, Store, sqlite_path
+from chat_core.search import search
+from chat_core.storage import _MIGRATION_LOCK, MIGRATIONS, Store, _fts5_index, sqlite_path
 from tests.conftest import ROOT
 
 LATEST = MIGRATIONS[-1][0]
@@ -150,21 +151,46 @@ def test_two_processes_starting_together_on_an_old_database_both_open_it(db_url,
 
 
 def test_a_failing_migration_is_named_with_its_error_and_changes_nothing(db_url, tmp_path):
-    """What the old code left after a kill: a column of migration 2 there, version still 1."""
+    """Migration 2 cannot build its index: a table of that name is in the way."""
     build_old(db_url, 1, 40)
     engine = sa.create_engine(db_url)
     with engine.begin() as conn:
-        conn.execute(sa.text("ALTER TABLE messages ADD COLUMN reply_to INTEGER"))
+        conn.execute(sa.text("CREATE TABLE turns_unique (x INTEGER)"))
     engine.dispose()
     with pytest.raises(StorageError) as failure:
         Store(db_url)
     message = str(failure.value)
-    assert "schema version 2" in message and "reply_to" in message and "unchanged at version 1" in message
+    assert "schema version 2" in message and "turns_unique" in message and "unchanged at version 1" in message
     assert "server is running" not in message and "\n" not in message
     assert state(db_url) == (1, 2, 40, 20)
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:  # not even migration 2's first column
+        assert "reply_to" not in {c["name"] for c in sa.inspect(conn).get_columns("messages")}
+    engine.dispose()
     shown = start_app(db_url, tmp_path / "data")
     out, err = shown.communicate(timeout=60)
-    assert shown.returncode != 0 and "Traceback" not in err and "schema version 2" in err + out
+    assert shown.returncode == 1 and out == "" and "Traceback" not in err and "schema version 2" in err
+
+
+@pytest.mark.parametrize("schema, leftovers", [
+    (1, [MIGRATIONS[1][1][0]]),  # ALTER TABLE messages ADD COLUMN reply_to
+    (3, _fts5_index("message_search", "messages", "text")[:4]),  # the index and its triggers, not built
+])
+def test_what_an_older_version_left_of_a_killed_migration_is_taken_as_done(tmp_path, schema, leftovers):
+    """SQLite, as the issue found it: the older runner had committed a migration's first
+    CREATE/ALTER statements on their own, so `duplicate column name: reply_to` or
+    `table message_search already exists` stopped every later start."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    build_old(url, schema, 200)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for statement in leftovers:
+            conn.execute(sa.text(statement))
+    engine.dispose()
+    store = Store(url)
+    assert state(url) == (LATEST, 10, 200, 100)
+    assert [m.reply_to for m in store.load(1).messages[1::2]] == list(range(1, PER_CONVERSATION, 2))
+    assert [hit.conversation_id for hit in search(store, "number 137", "local")] == [7]
 
 
 def test_migration_6_keeps_the_newest_of_versions_left_active_together(db_url):
