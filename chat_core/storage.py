@@ -216,9 +216,9 @@ def make_engine(url: str) -> sa.Engine:
 def own_sqlite_transactions(engine: sa.Engine) -> None:
     """SQLite transactions exactly as SQLAlchemy opens them, DDL included.
 
-    Python 3.11's sqlite3 commits on its own before every CREATE or ALTER and
-    begins only before INSERT/UPDATE/DELETE, so a migration killed part-way
-    kept half its schema changes. Here the driver is told to stay out of it
+    Python 3.11's sqlite3 begins a transaction only before INSERT, UPDATE or
+    DELETE, so a CREATE or ALTER that comes first commits on its own, and a
+    migration killed part-way kept half its changes. Here the driver is told to stay out of it
     and BEGIN is emitted in SQLAlchemy's `begin` event (the recipe of its pysqlite
     docs, "Serializable isolation / Savepoints / Transactional DDL"): every
     transaction is all or nothing. A transaction with the `_IMMEDIATE` execution
@@ -333,37 +333,38 @@ class Store:
             return conn.execute(sa.text("SELECT MAX(version) FROM schema_version")).scalar() or 0
 
     def _migrate_once(self, target: int) -> int:
-        """Under the migration lock, apply the next migration up to `target`; return the version."""
+        """Under the migration lock, apply the next migration up to `target`; return the version.
+        A migration that fails is named, with the database's reason, and changes nothing."""
         dialect = self.engine.dialect.name if self.engine.dialect.name in _DIALECT_TYPES else "postgresql"
-        with self._write() as conn:
-            if self.engine.dialect.name == "postgresql":
-                # A migration may take minutes on a large database: no statement timeout, and
-                # servers that start together wait for each other here (DDL is transactional).
-                conn.execute(sa.text("SET LOCAL statement_timeout = 0"))
-                if self.engine.dialect.server_version_info >= (14,):  # a killed migrator's work stops at once
-                    conn.execute(sa.text("SET LOCAL client_connection_check_interval = '1s'"))
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-            conn.execute(sa.text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
-            version = conn.execute(sa.text("SELECT MAX(version) FROM schema_version")).scalar() or 0
-            for number, statements in MIGRATIONS:
-                if version < number <= target:
-                    self._apply(conn, dialect, number, statements, version)
-                    return number
-            return max(version, target)
-
-    def _apply(self, conn, dialect: str, number: int, statements: list, version: int) -> None:
-        """Run migration `number` and record it, in the caller's transaction; a failure names the migration."""
+        pending = None
         try:
-            for entry in statements:
-                for statement in entry.get(dialect, []) if isinstance(entry, dict) else [entry]:
-                    if dialect == "sqlite" and _left_by_an_interrupted_migration(conn, statement):
-                        continue
-                    conn.execute(sa.text(statement.format(**_DIALECT_TYPES[dialect])))
-            conn.execute(sa.text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": number})
+            with self._write() as conn:
+                if self.engine.dialect.name == "postgresql":
+                    # A migration may take minutes on a large database: no statement timeout, and
+                    # servers that start together wait for each other here (DDL is transactional).
+                    conn.execute(sa.text("SET LOCAL statement_timeout = 0"))
+                    if self.engine.dialect.server_version_info >= (14,):  # a killed migrator's work stops at once
+                        conn.execute(sa.text("SET LOCAL client_connection_check_interval = '1s'"))
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+                conn.execute(sa.text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
+                version = conn.execute(sa.text("SELECT MAX(version) FROM schema_version")).scalar() or 0
+                pending = next(((n, statements) for n, statements in MIGRATIONS if version < n <= target), None)
+                if pending is None:
+                    return max(version, target)
+                for entry in pending[1]:
+                    for statement in entry.get(dialect, []) if isinstance(entry, dict) else [entry]:
+                        if dialect == "sqlite" and _left_by_an_interrupted_migration(conn, statement):
+                            continue
+                        conn.execute(sa.text(statement.format(**_DIALECT_TYPES[dialect])))
+                conn.execute(sa.text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": pending[0]})
+            return pending[0]
         except sa.exc.DBAPIError as exc:
+            if pending is None:  # not migrating yet: the lock or the connection
+                raise
             reason = (str(exc.orig).splitlines() or [type(exc.orig).__name__])[0]
-            raise StorageError(f"Could not upgrade the database {self.url} to schema version {number} ({reason}); "
-                               f"it is unchanged at version {version}: fix the cause and start again.") from None
+            raise StorageError(f"Could not upgrade the database {self.url} to schema version {pending[0]} "
+                               f"({reason}); it is unchanged at version {version}: fix the cause and start again."
+                               ) from None
 
     # -- writes that read first ----------------------------------------------
 
