@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from .errors import StorageError, redact_url
 
+IMMEDIATE = "chat_begin_immediate"  # execution option: this SQLite transaction takes the write lock at BEGIN
 MAX_ROW_ID = 2**31 - 1  # conversation and message ids are PostgreSQL INTEGERs (SERIAL), on SQLite too
 
 
@@ -51,7 +52,29 @@ def _sqlite_engine(url: str, path: Path) -> sa.Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    own_sqlite_transactions(engine)
     return engine
+
+
+def own_sqlite_transactions(engine: sa.Engine) -> None:
+    """SQLite transactions exactly as SQLAlchemy opens them, DDL included.
+
+    Python 3.11's sqlite3 begins a transaction only before INSERT, UPDATE or
+    DELETE, so a CREATE or ALTER that comes first commits on its own, and a
+    migration killed part-way kept half its changes. Here the driver is told to stay out of it
+    and BEGIN is emitted in SQLAlchemy's `begin` event (the recipe of its pysqlite
+    docs, "Serializable isolation / Savepoints / Transactional DDL"): every
+    transaction is all or nothing. A transaction with the `IMMEDIATE` execution
+    option begins with BEGIN IMMEDIATE: it holds the write lock from its first
+    read, so a writer that reads before it writes waits its turn instead of failing."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _driver_leaves_transactions_alone(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(IMMEDIATE) else "BEGIN")
 
 
 def storable(text: str) -> str:

@@ -13,16 +13,18 @@ failure comes out as one `StorageError` line.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
+import re
 import time
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from .conversation import ASSISTANT, Message, active_thread
-from .database import explain, is_row_id, make_engine, sqlite_path
+from .database import IMMEDIATE, explain, is_row_id, make_engine, sqlite_path
 from .errors import StorageError, redact_url
 from .usage import TurnRecord
 
@@ -132,6 +134,21 @@ MIGRATIONS: list[tuple[int, list[str | dict[str, list[str]]]]] = [
         "ALTER TABLE messages ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE messages ADD COLUMN edit_of INTEGER",
     ]),
+    # At most one active version of a question (among its edits) and one active reply to each
+    # question version, whatever writers race. Rows that racing writers left both active are
+    # repaired first: the newest version stays active.
+    (6, [
+        """UPDATE messages SET active = 0 WHERE id IN (SELECT id FROM (
+               SELECT id, ROW_NUMBER() OVER (PARTITION BY COALESCE(edit_of, id) ORDER BY id DESC) AS place
+               FROM messages WHERE role = 'user' AND active = 1) AS ranked WHERE place > 1)""",
+        """UPDATE messages SET active = 0 WHERE id IN (SELECT id FROM (
+               SELECT id, ROW_NUMBER() OVER (PARTITION BY reply_to ORDER BY id DESC) AS place
+               FROM messages WHERE role = 'assistant' AND active = 1 AND reply_to IS NOT NULL) AS ranked
+               WHERE place > 1)""",
+        """CREATE UNIQUE INDEX messages_one_active_question ON messages ((COALESCE(edit_of, id)))
+           WHERE role = 'user' AND active = 1""",
+        "CREATE UNIQUE INDEX messages_one_active_reply ON messages (reply_to) WHERE role = 'assistant' AND active = 1",
+    ]),
 ]
 
 _DIALECT_TYPES = {
@@ -139,6 +156,10 @@ _DIALECT_TYPES = {
     "postgresql": {"id": "SERIAL PRIMARY KEY", "float": "DOUBLE PRECISION"},
 }
 _INFO_COLUMNS = "id, title, system, window_size, backend, model, created_at, updated_at"
+_MIGRATION_LOCK = 0x63686174  # PostgreSQL advisory lock held by the server that migrates ('chat')
+_MIGRATION_WAIT_S = 300  # SQLite: how long a start waits for another process's migration
+_ADDS_COLUMN = re.compile(r"\s*ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
+_CREATES = re.compile(r"\s*CREATE (?:UNIQUE )?(?:VIRTUAL )?(TABLE|INDEX|TRIGGER) (\w+)", re.IGNORECASE)
 
 
 @dataclass
@@ -166,6 +187,21 @@ def title_from(text: str) -> str:
     return " ".join(text.split())[:TITLE_LENGTH] or DEFAULT_TITLE
 
 
+def _left_by_an_interrupted_migration(conn, statement: str) -> bool:
+    """SQLite: whether this migration statement's column or object is already there.
+
+    Versions before migrations were atomic let Python's sqlite3 commit a migration's
+    first CREATE and ALTER statements on their own, so a migration killed part-way
+    left them behind with the version unchanged, and every later start failed on
+    them. The same statement made them: the migration takes them as done."""
+    if added := _ADDS_COLUMN.match(statement):
+        return any(row[1] == added[2] for row in conn.exec_driver_sql(f"PRAGMA table_info({added[1]})"))
+    if created := _CREATES.match(statement):
+        return conn.execute(sa.text("SELECT 1 FROM sqlite_master WHERE type = :type AND name = :name"),
+                            {"type": created[1].lower(), "name": created[2]}).first() is not None
+    return False
+
+
 def _guarded(method):
     """Every database failure leaves the store as one `StorageError` line."""
 
@@ -181,7 +217,8 @@ def _guarded(method):
 
 
 class Store:
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, schema: int | None = None):
+        """Open (and migrate) the database at `url`; `schema` stops at that version (tests build old ones)."""
         self.path = sqlite_path(url)
         try:
             self.engine = make_engine(url)
@@ -190,7 +227,7 @@ class Store:
                                "check CHAT_DATA_DIR and its permissions.") from None
         # For messages: never a password or another secret of the URL.
         self.url = redact_url(url)
-        self.migrate()
+        self.migrate(schema)
 
     def explain(self, exc: sa.exc.SQLAlchemyError) -> str:
         """One line for a database failure: what happened and what to do (chat_core.database.explain)."""
@@ -205,39 +242,91 @@ class Store:
     # -- schema --------------------------------------------------------------
 
     @_guarded
-    def migrate(self) -> int:
-        """Apply the migrations this database lacks; return its version.
+    def migrate(self, upto: int | None = None) -> int:
+        """Apply the migrations this database lacks (up to version `upto`); return its version.
 
-        Two processes starting together on one database must not migrate twice:
-        PostgreSQL locks the version table; on SQLite the one that loses the race
-        has its transaction rolled back, and tries again on what the winner built."""
-        for attempt in itertools.count():
+        Each migration is one transaction with its version bump, DDL included, so a
+        migration killed part-way leaves the database as it was before it and the next
+        start simply runs it again. It runs under a lock (SQLite: BEGIN IMMEDIATE;
+        PostgreSQL: an advisory lock), and reads the version again once it holds it:
+        processes that start together migrate one after the other, each migration once."""
+        target = MIGRATIONS[-1][0] if upto is None else upto
+        version = self._version()
+        deadline = time.monotonic() + _MIGRATION_WAIT_S
+        while version < target:
             try:
-                return self._migrate()
-            except sa.exc.OperationalError:
-                if self.engine.dialect.name == "postgresql" or attempt >= 4:
+                version = self._migrate_once(target)
+            except sa.exc.OperationalError as exc:
+                # SQLite: another process is migrating a large database; wait for it.
+                if self.path is None or "locked" not in str(exc.orig) or time.monotonic() > deadline:
                     raise
-                time.sleep(0.05 * (attempt + 1))
-
-    def _migrate(self) -> int:
-        dialect = self.engine.dialect.name if self.engine.dialect.name in _DIALECT_TYPES else "postgresql"
-        types = _DIALECT_TYPES[dialect]
-        with self.engine.begin() as conn:
-            conn.execute(sa.text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
-            if self.engine.dialect.name == "postgresql":
-                conn.execute(sa.text("LOCK TABLE schema_version IN EXCLUSIVE MODE"))
-            version = conn.execute(sa.text("SELECT MAX(version) FROM schema_version")).scalar() or 0
-            for number, statements in MIGRATIONS:
-                if number <= version:
-                    continue
-                for entry in statements:
-                    for statement in entry.get(dialect, []) if isinstance(entry, dict) else [entry]:
-                        conn.execute(sa.text(statement.format(**types)))
-                conn.execute(sa.text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": number})
-                version = number
         if self.path is not None:
             os.chmod(self.path, 0o600)  # a file made before this rule, too
         return version
+
+    def _version(self) -> int:
+        """The schema version, read without a lock (0 for a new database)."""
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("schema_version"):
+                return 0
+            return conn.execute(sa.text("SELECT MAX(version) FROM schema_version")).scalar() or 0
+
+    def _migrate_once(self, target: int) -> int:
+        """Under the migration lock, apply the next migration up to `target`; return the version.
+        A migration that fails is named, with the database's reason, and changes nothing."""
+        dialect = self.engine.dialect.name if self.engine.dialect.name in _DIALECT_TYPES else "postgresql"
+        pending = None
+        try:
+            with self._write() as conn:
+                if self.engine.dialect.name == "postgresql":
+                    # A migration may take minutes on a large database: no statement timeout, and
+                    # servers that start together wait for each other here (DDL is transactional).
+                    conn.execute(sa.text("SET LOCAL statement_timeout = 0"))
+                    if self.engine.dialect.server_version_info >= (14,):  # a killed migrator's work stops at once
+                        conn.execute(sa.text("SET LOCAL client_connection_check_interval = '1s'"))
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+                conn.execute(sa.text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
+                version = conn.execute(sa.text("SELECT MAX(version) FROM schema_version")).scalar() or 0
+                pending = next(((n, statements) for n, statements in MIGRATIONS if version < n <= target), None)
+                if pending is None:
+                    return max(version, target)
+                for entry in pending[1]:
+                    for statement in entry.get(dialect, []) if isinstance(entry, dict) else [entry]:
+                        if dialect == "sqlite" and _left_by_an_interrupted_migration(conn, statement):
+                            continue
+                        conn.execute(sa.text(statement.format(**_DIALECT_TYPES[dialect])))
+                conn.execute(sa.text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": pending[0]})
+            return pending[0]
+        except sa.exc.DBAPIError as exc:
+            if pending is None:  # not migrating yet: the lock or the connection
+                raise
+            reason = (str(exc.orig).splitlines() or [type(exc.orig).__name__])[0]
+            raise StorageError(f"Could not upgrade the database {self.url} to schema version {pending[0]} "
+                               f"({reason}); it is unchanged at version {version}: fix the cause and start again."
+                               ) from None
+
+    # -- writes that read first ----------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self):
+        """A write transaction that may read before it writes: on SQLite it holds the
+        write lock from BEGIN (IMMEDIATE), so writers take turns, never fail mid-way."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{IMMEDIATE: True})
+            with conn.begin():
+                yield conn
+
+    @staticmethod
+    def _lock(conn, conversation_id: int, owner: str | None = None) -> bool:
+        """Hold a conversation until the transaction ends; False if there is none (of `owner`'s).
+
+        Every write that changes which version is active takes it before it reads which one
+        is: PostgreSQL locks the conversation's row (SQLite's BEGIN IMMEDIATE holds the whole
+        database already), so two such writes to one conversation take turns."""
+        sql = "SELECT 1 FROM conversations WHERE id = :id" + (" AND owner = :owner" if owner is not None else "")
+        if conn.dialect.name == "postgresql":
+            sql += " FOR UPDATE"
+        return conn.execute(sa.text(sql), {"id": conversation_id, "owner": owner}).first() is not None
 
     # -- conversations -------------------------------------------------------
 
@@ -279,9 +368,8 @@ class Store:
     def delete_conversation(self, conversation_id: int, owner: str = LOCAL_OWNER) -> None:
         if not is_row_id(conversation_id):
             return
-        with self.engine.begin() as conn:
-            if conn.execute(sa.text("SELECT 1 FROM conversations WHERE id = :id AND owner = :owner"),
-                            {"id": conversation_id, "owner": owner}).first() is None:
+        with self._write() as conn:
+            if not self._lock(conn, conversation_id, owner):
                 return
             for table in ("turns", "messages", "conversations"):
                 column = "id" if table == "conversations" else "conversation_id"
@@ -316,15 +404,14 @@ class Store:
         if not all(is_row_id(i) for i in (conversation_id, message.edit_of) if i is not None):
             raise StorageError(GONE)
         now = time.time()
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             if conversation_id is None:
                 conversation_id = self._create(conn, title=title_from(message.text), owner=owner, **(new or {}))
-            elif conn.execute(sa.text("SELECT 1 FROM conversations WHERE id = :id AND owner = :owner"),
-                              {"id": conversation_id, "owner": owner}).first() is None:
+            elif not self._lock(conn, conversation_id, owner):
                 raise StorageError(GONE)
             if message.edit_of is not None:
                 conn.execute(sa.text("UPDATE messages SET active = 0 WHERE conversation_id = :cid AND role = 'user' "
-                                     "AND (id = :root OR edit_of = :root)"),
+                                     "AND active = 1 AND (id = :root OR edit_of = :root)"),
                              {"cid": conversation_id, "root": message.edit_of})
             message_id = self._insert(conn, conversation_id, message, now)
             conn.execute(
@@ -345,14 +432,13 @@ class Store:
             raise StorageError(GONE)
         for attempt in itertools.count():
             try:
-                with self.engine.begin() as conn:
-                    if self.engine.dialect.name == "postgresql":
-                        conn.execute(sa.text("SELECT id FROM conversations WHERE id = :cid FOR UPDATE"),
-                                     {"cid": conversation_id})
-                    message_id = self._insert(conn, conversation_id, message, time.time())
+                with self._write() as conn:
+                    self._lock(conn, conversation_id)
                     # The newest reply to a question is the one shown and sent; earlier ones stay as versions.
-                    conn.execute(sa.text("UPDATE messages SET active = 0 WHERE reply_to = :asked AND id <> :id"),
-                                 {"asked": message.reply_to, "id": message_id})
+                    conn.execute(sa.text("UPDATE messages SET active = 0 "
+                                         "WHERE reply_to = :asked AND role = 'assistant' AND active = 1"),
+                                 {"asked": message.reply_to})
+                    message_id = self._insert(conn, conversation_id, message, time.time())
                     turn = conn.execute(sa.text("SELECT COALESCE(MAX(turn), 0) + 1 FROM turns WHERE conversation_id = :cid"),
                                         {"cid": conversation_id}).scalar_one()
                     row = {**record.as_row(), "turn": turn, "message_id": message_id}
@@ -421,18 +507,20 @@ class Store:
         """Make `message_id` the version shown and sent; its other versions become inactive."""
         if not (is_row_id(conversation_id) and is_row_id(message_id)):
             return
-        with self.engine.begin() as conn:
-            row = conn.execute(sa.text(
-                "SELECT m.role, m.reply_to, COALESCE(m.edit_of, m.id) FROM messages m "
-                "JOIN conversations c ON c.id = m.conversation_id "
-                "WHERE m.id = :mid AND m.conversation_id = :cid AND c.owner = :owner"),
-                {"mid": message_id, "cid": conversation_id, "owner": owner}).first()
+        with self._write() as conn:
+            if not self._lock(conn, conversation_id, owner):
+                return
+            row = conn.execute(sa.text("SELECT role, reply_to, COALESCE(edit_of, id) FROM messages "
+                                       "WHERE id = :mid AND conversation_id = :cid"),
+                               {"mid": message_id, "cid": conversation_id}).first()
             if row is None:
                 return
             role, reply_to, root = row
             siblings = ("reply_to = :reply_to AND role = 'assistant'" if role == ASSISTANT
                         else "role = 'user' AND COALESCE(edit_of, id) = :root")
-            conn.execute(sa.text(f"UPDATE messages SET active = CASE WHEN id = :mid THEN 1 ELSE 0 END "
-                                 f"WHERE conversation_id = :cid AND {siblings}"),
+            # Off first, then on: one active version at every moment, as the unique indexes require.
+            conn.execute(sa.text(f"UPDATE messages SET active = 0 "
+                                 f"WHERE conversation_id = :cid AND active = 1 AND id <> :mid AND {siblings}"),
                          {"mid": message_id, "cid": conversation_id, "reply_to": reply_to, "root": root})
+            conn.execute(sa.text("UPDATE messages SET active = 1 WHERE id = :mid"), {"mid": message_id})
 

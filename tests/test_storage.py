@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 
@@ -164,8 +165,11 @@ def test_a_version_1_database_is_migrated_with_its_history(tmp_path):
     engine.dispose()
     store = Store(url)
     loaded = store.load(1)
-    assert [m.text for m in loaded.messages] == ["q1", "q2", "a2", "a2 again"]
-    assert [m.reply_to for m in loaded.messages] == [None, None, 2, 2]
+    assert [m.reply_to for m in loaded.versions] == [None, None, 2, 2]
+    # Two replies to one question are two versions of one reply: the newest is shown (migration 6).
+    assert [(m.text, m.active) for m in loaded.versions] == [("q1", True), ("q2", True), ("a2", False),
+                                                              ("a2 again", True)]
+    assert [m.text for m in loaded.messages] == ["q1", "q2", "a2 again"]
     assert [r.turn for r in loaded.records] == [1, 2]
 
 
@@ -443,3 +447,93 @@ def test_a_reply_holding_nul_from_claude_is_saved_after_its_question(api, db_url
         ("user", "first question"), ("assistant", "zerobyte reply"),
         ("user", "second question"), ("assistant", "the next answer")]
     assert [m.reply_to for m in loaded.messages[1::2]] == [m.id for m in loaded.messages[::2]]
+
+
+RECORD = TurnRecord(0, Usage(1, 1), 1, "m", "local", None, None, COMPLETE, 0.0)
+
+
+def race(db_url, first, second, check, rounds):
+    """`first` and `second` run at the same moment, each on its own Store (two app servers), `rounds`
+    times; `check` runs between rounds. Returns what either raised."""
+    import threading
+
+    stores = [Store(db_url), Store(db_url)]
+    failures = []
+    barrier = threading.Barrier(2, action=check)
+
+    def run(store, write):
+        for i in range(rounds):
+            barrier.wait()
+            try:
+                write(store, i)
+            except Exception as exc:  # noqa: BLE001 - whatever escapes is reported, and the other thread goes on
+                failures.append(exc)
+            barrier.wait()
+
+    threads = [threading.Thread(target=run, args=(store, write)) for store, write in zip(stores, (first, second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
+
+
+def test_racing_edits_of_one_question_leave_one_active_version(db_url):
+    store = Store(db_url)
+    cid = save_exchange(store, None, "question", "answer", RECORD, new=dict(system="s", window=0, backend="local",
+                                                                              model="m"))
+    root = store.load(cid).messages[0].id
+    doubles = []
+
+    def check():
+        active = [m for m in store.load(cid).versions if m.role == "user" and m.active]
+        if len(active) != 1:
+            doubles.append(active)
+
+    def edit(name):
+        return lambda s, i: s.add_user_message(cid, Message("user", f"{name} {i}", edit_of=root))
+
+    failures = race(db_url, edit("a"), edit("b"), check, 200)
+    assert failures == [] and doubles == []
+    shown = store.load(cid).messages
+    assert len(shown) == 1 and shown[0].text in ("a 199", "b 199")
+
+
+def test_a_regenerate_racing_a_version_choice_leaves_one_active_reply(db_url):
+    store = Store(db_url)
+    cid, asked = store.add_user_message(None, Message("user", "question"),
+                                        new=dict(system="s", window=0, backend="local", model="m"))
+    first, _ = store.add_reply(cid, Message("assistant", "reply 0", reply_to=asked), RECORD)
+    doubles = []
+
+    def check():
+        active = [m for m in store.load(cid).versions if m.role == "assistant" and m.active]
+        if len(active) != 1:
+            doubles.append(active)
+
+    failures = race(db_url,
+                    lambda s, i: s.add_reply(cid, Message("assistant", f"reply {i + 1}", reply_to=asked), RECORD),
+                    lambda s, i: s.choose_version(cid, first),
+                    check, 200)
+    assert failures == [] and doubles == []
+    loaded = store.load(cid)
+    assert len(loaded.messages) == 2 and len(loaded.versions) == 202
+    assert sorted(r.turn for r in loaded.records) == list(range(1, 202))
+
+
+def test_sqlite_keeps_wal_and_commits_writes_and_rolls_back_ddl(tmp_path):
+    import sqlalchemy as sa
+
+    path = tmp_path / "chat.db"
+    store = Store(f"sqlite:///{path}")
+    cid = store.create_conversation("s", 0, "local", "m", title="seen by another connection")
+    other = sqlite3.connect(path)
+    assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert other.execute("SELECT title FROM conversations WHERE id = ?", (cid,)).fetchone() == (
+        "seen by another connection",)
+    with pytest.raises(RuntimeError), store.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE conversations ADD COLUMN half_done TEXT"))
+        raise RuntimeError("killed here")
+    columns = [row[1] for row in other.execute("PRAGMA table_info(conversations)")]
+    assert "half_done" not in columns and "owner" in columns
+    other.close()
