@@ -33,6 +33,8 @@ __all__ = ["literal", "safe_markdown", "self_contained"]
 IMAGE_ICON = "🖼"
 _KEPT_IMAGE = re.compile(r"data:image/(?:png|gif|jpeg|webp);", re.IGNORECASE)  # inline bytes: no request
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?i)\\:\\/|www\\\.|\\@")  # "://", "www.", "@" once escaped: where literal() breaks them
 _SPANS = "chat_core.markdown_safety.spans"
 
 
@@ -74,6 +76,8 @@ def safe_markdown(text: str, *, html: bool = False) -> str:
     `html=True` is for viewers that render raw HTML: raw HTML is escaped as well
     (with `html=False` the viewer is trusted to show raw HTML as text, as
     Streamlit's `st.markdown` does)."""
+    if "![" not in text and not (html and "<" in text):
+        return text  # no image can start without "![", no raw HTML without "<": the common case costs nothing
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\0", "\ufffd")  # as the parser reads it
     safe = text
     if html:
@@ -183,9 +187,12 @@ def _plain(children: list[Token]) -> str:
 
 
 def literal(text: str) -> str:
-    """Markdown that shows `text` exactly as written, as plain text (every ASCII punctuation
-    character backslash-escaped): for titles, personas and anything else that is not Markdown."""
-    return _PUNCTUATION.sub(r"\\\1", text)
+    """Markdown that shows `text` exactly as written, as plain text: ASCII punctuation is
+    backslash-escaped, and what GitHub-flavoured Markdown would turn into a link by itself,
+    even escaped (`http://…`, `www.…`, `a@b.c`), gets an invisible word joiner that breaks
+    the pattern. For titles, personas and the like."""
+    escaped = _PUNCTUATION.sub(r"\\\1", text)
+    return _AUTOLINK.sub(lambda m: m[0][:-2] + WORD_JOINER + m[0][-2:], escaped)
 
 
 def _live(text: str, html: bool) -> bool:

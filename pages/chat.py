@@ -5,18 +5,20 @@ inside the bubble, and redraws from the store after every reply or stop."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import streamlit as st
 
 from chat_core import FAILED, STOPPED, ChatSession, errors, format_cost
 from chat_core.conversation import ASSISTANT, USER
 from chat_core.export import to_json, to_markdown
+from chat_core.markdown_safety import literal, safe_markdown
 from chat_core.search import MATCH_END, MATCH_START, search
 from chat_core.backends import truncation_note
 from chat_core.usage import known_models
 from chat_core.window import CACHE_AWARE, POLICIES, SLIDE
 from dashboard import state
+from dashboard.clipboard import copy_button
+from dashboard.streaming import stream_markdown
 
 RECENT = 60  # messages drawn before "show earlier", so a long chat reruns fast
 WINDOW_STEPS = list(range(1, 21)) + ["all"]
@@ -85,7 +87,8 @@ def search_box() -> None:
     if not hits:
         st.caption(f"No conversation mentions {state.plain(words)}.")
     for hit in hits:
-        st.button(f"{hit.title} · {dt.datetime.fromtimestamp(hit.updated_at):%b %d}", key=f"chat_hit_{hit.conversation_id}",
+        # A title is plain text (a button label is Markdown): shown as written, never markup, a link or an image.
+        st.button(f"{literal(hit.title)} · {dt.datetime.fromtimestamp(hit.updated_at):%b %d}", key=f"chat_hit_{hit.conversation_id}",
                   type="tertiary", on_click=open_hit, args=(hit.conversation_id, hit.message_id))
         snippet = state.plain(hit.snippet).replace(MATCH_START, "**").replace(MATCH_END, "**")
         st.caption(snippet)
@@ -167,11 +170,12 @@ def window_controls() -> None:
 
 
 def show_text(role: str, text: str) -> None:
-    """What a person typed shows exactly as typed; a reply is rendered as Markdown (raw HTML stays text)."""
+    """What a person typed shows exactly as typed; a reply is rendered as Markdown that loads nothing by
+    itself: raw HTML stays text (Streamlit's default), a remote image is a link naming its host."""
     if role == USER:
         st.text(text)
     else:
-        st.markdown(text)
+        st.markdown(safe_markdown(text))
 
 
 def show_message(message, sent: bool, last: bool) -> None:
@@ -192,25 +196,6 @@ def show_message(message, sent: bool, last: bool) -> None:
         if not sent and message.sendable and message.id is not None:  # a stopped reply is outside it too
             st.caption("Not sent with the next message: outside the window.")
         message_actions(message, last)
-
-
-COPY_ICON = ('<svg width="18" height="18" viewBox="0 0 24 24" fill="#555"><path d="M16 1H4a2 2 0 0 0-2 2v14h2V3h12V1z'
-             'm3 4H8a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h11a2 2 0 0 0 2-2V7a2 2 0 0 0-2-2zm0 16H8V7h11v14z"/></svg>')
-COPY_BUTTON = """<button id="c" title="Copy as Markdown" aria-label="Copy as Markdown"
- style="border:none;background:none;cursor:pointer;padding:6px">%(icon)s</button>
-<script>
-const text = JSON.parse(%(text)s), button = document.getElementById("c");
-button.onclick = () => navigator.clipboard.writeText(text).then(() => {
-  button.textContent = "✓"; setTimeout(() => { button.innerHTML = %(icon_js)s; }, 1500); });
-</script>"""
-
-
-def copy_button(text: str) -> None:
-    """One click copies `text`, as Markdown, to the clipboard (an st.iframe may write to it). The text
-    goes in as data only: a JSON string with no `<`, parsed by the script, never markup."""
-    payload = json.dumps(json.dumps(text)).replace("<", "\\u003c")  # a JSON string inside a JS literal, no </script>
-    st.iframe(COPY_BUTTON % {"icon": COPY_ICON, "text": payload, "icon_js": json.dumps(COPY_ICON)},
-              height=34, width=40)
 
 
 def act(action: tuple) -> None:
@@ -316,7 +301,7 @@ def stream_reply(question: str | None, start) -> None:
             st.error(getattr(exc, "message", None) or "There is nothing to send.")
             return
         try:
-            st.write_stream(chunks)
+            stream_markdown(chunks, safe_markdown)  # st.write_stream, with each state made safe
         except errors.ChatError:
             pass  # kept with the reply; the redraw below shows it in its bubble
         finally:
