@@ -20,6 +20,7 @@ from dashboard import state
 from dashboard.clipboard import copy_button
 from dashboard.streaming import stream_markdown
 
+PICKER_TITLE = 16  # characters of a title the sidebar's picker shows beside its date
 RECENT = 60  # messages drawn before "show earlier", so a long chat reruns fast
 WINDOW_STEPS = list(range(1, 21)) + ["all"]
 BACKEND_LABELS = {"local": "Local model (offline)", "anthropic": "Claude"}
@@ -47,31 +48,43 @@ def show_counters() -> None:
     st.metric("Cost", format_cost(total.cost_usd), help="Of this conversation. Unknown when a model has no known price.")
 
 
+def picker_label(title: str, created_at: float) -> str:
+    """A conversation in the picker: its title, cut to fit the sidebar, then its date and time, always whole."""
+    short = title if len(title) <= PICKER_TITLE else title[:PICKER_TITLE - 1].rstrip() + "…"
+    return f"{short} · {dt.datetime.fromtimestamp(created_at):%b %d %H:%M}"
+
+
 def conversation_picker() -> None:
     conversations = db.list_conversations(chat.owner)
-    labels = {c.id: f"{c.title} · {dt.datetime.fromtimestamp(c.created_at):%b %d %H:%M} · #{c.id}" for c in conversations}
+    labels = {c.id: picker_label(c.title, c.created_at) for c in conversations}
     ids = list(labels)
-    left, right = st.columns([3, 1], vertical_alignment="bottom")
     # Options are ids (labels may repeat); a changed list is a new widget, so the
     # browser never sends back a choice the server no longer offers.
     pick_key = f"chat_pick_{cid}_{hash(tuple(labels.items()))}"
-    left.selectbox("Conversation", ids, index=ids.index(cid) if cid in ids else None, format_func=labels.get,
-                   key=pick_key, placeholder="New chat (unsaved)", on_change=pick, args=(pick_key,))
-    right.button("", icon=":material/add:", key="chat_new", help="New chat", on_click=state.new_chat,
-                 disabled=not chat.stored)
+    st.selectbox("Conversation", ids, index=ids.index(cid) if cid in ids else None, format_func=labels.get,
+                 key=pick_key, placeholder="New chat (unsaved)", on_change=pick, args=(pick_key,), width="stretch")
+    row = st.container(horizontal=True, gap="small", vertical_alignment="center", wrap=False)
+    row.button("", icon=":material/add:", key="chat_new", help="New chat", on_click=state.new_chat,
+               disabled=not chat.stored)
     if not chat.stored:
         return
     # Popovers: drawn in the browser only when opened, so the page is usable sooner.
-    with st.popover("Rename, delete, export", icon=":material/edit_note:", width="stretch"):
+    with row.popover("Manage", icon=":material/edit_note:", width="stretch",
+                     help="Rename, export or delete this conversation"):
         st.text_input("Title", value=chat.title or "", key=f"chat_title_{cid}", max_chars=200,
                       on_change=lambda: db.rename(cid, _value(f"chat_title_{cid}"), chat.owner))
-        # Built only when clicked, not on every rerun, from the store as it is then.
-        st.download_button("Export Markdown", lambda: exported(to_markdown), file_name=f"chat-{cid}.md",
-                           mime="text/markdown", key="chat_export_md", on_click="ignore")
-        st.download_button("Export JSON", lambda: exported(to_json), file_name=f"chat-{cid}.json",
-                           mime="application/json", key="chat_export_json", on_click="ignore")
+        # Built only when clicked, not on every rerun, from the store as it is then. Side by side, and the
+        # confirmation a checkbox away: the popover stays short enough for an 800-pixel-high window.
+        exports = st.container(horizontal=True, gap="small")
+        exports.download_button("Markdown", lambda: exported(to_markdown), file_name=f"chat-{cid}.md",
+                                mime="text/markdown", key="chat_export_md", on_click="ignore",
+                                icon=":material/download:", help="Export as Markdown")
+        exports.download_button("JSON", lambda: exported(to_json), file_name=f"chat-{cid}.json",
+                                mime="application/json", key="chat_export_json", on_click="ignore",
+                                icon=":material/download:", help="Export as JSON")
         if st.checkbox("Delete this conversation", key=f"chat_delete_ask_{cid}"):
-            st.button("Yes, delete it for good", type="primary", key="chat_delete_yes", on_click=delete_current)
+            st.button("Yes, delete it for good", type="primary", key="chat_delete_yes", on_click=delete_current,
+                      icon=":material/delete_forever:")
 
 
 def search_box() -> None:
@@ -204,29 +217,29 @@ def act(action: tuple) -> None:
 
 
 def message_actions(message, last: bool) -> None:
-    """Under a message: step between its versions, copy it, and on the last exchange regenerate or edit."""
+    """Under a message, in one tight row: step between its versions, copy it, and on the last exchange regenerate or edit."""
     versions = chat.versions_of(message)
     if len(versions) < 2 and not (message.text and message.role == ASSISTANT) and not (last and message.id is not None):
         return
-    cells = iter(st.columns([1, 1, 1, 1, 1, 6], gap="small", vertical_alignment="center"))
+    row = st.container(horizontal=True, gap="small", vertical_alignment="center")
     if len(versions) > 1:
         at = next(i for i, v in enumerate(versions) if v.id == message.id)
-        next(cells).button("", icon=":material/chevron_left:", key=f"chat_prev_{message.id}", type="tertiary",
-                           help="Earlier version", disabled=at == 0,
-                           on_click=chat.choose_version, args=(versions[max(at - 1, 0)],))
-        next(cells).caption(f"{at + 1}/{len(versions)}")
-        next(cells).button("", icon=":material/chevron_right:", key=f"chat_next_{message.id}", type="tertiary",
-                           help="Later version", disabled=at == len(versions) - 1,
-                           on_click=chat.choose_version, args=(versions[min(at + 1, len(versions) - 1)],))
+        row.button("", icon=":material/chevron_left:", key=f"chat_prev_{message.id}", type="tertiary",
+                   help="Earlier version", disabled=at == 0,
+                   on_click=chat.choose_version, args=(versions[max(at - 1, 0)],))
+        row.caption(f"{at + 1}/{len(versions)}", width="content")
+        row.button("", icon=":material/chevron_right:", key=f"chat_next_{message.id}", type="tertiary",
+                   help="Later version", disabled=at == len(versions) - 1,
+                   on_click=chat.choose_version, args=(versions[min(at + 1, len(versions) - 1)],))
     if message.text and message.role == ASSISTANT:
-        with next(cells):
+        with row:
             copy_button(message.text)
     if last and message.id is not None and message.role == ASSISTANT:
-        next(cells).button("", icon=":material/refresh:", key="chat_regenerate", type="tertiary",
-                           help="Regenerate: a new reply to the same message", on_click=act, args=(("regenerate",),))
+        row.button("", icon=":material/refresh:", key="chat_regenerate", type="tertiary",
+                   help="Regenerate: a new reply to the same message", on_click=act, args=(("regenerate",),))
     if last and message.id is not None and message.role == USER:
-        next(cells).button("", icon=":material/edit:", key="chat_edit", type="tertiary", help="Edit and resend",
-                           on_click=lambda: st.session_state.update({EDITING: message.id}))
+        row.button("", icon=":material/edit:", key="chat_edit", type="tertiary", help="Edit and resend",
+                   on_click=lambda: st.session_state.update({EDITING: message.id}))
 
 
 def edit_box(message) -> None:
@@ -260,7 +273,8 @@ def show_history() -> None:
 @st.fragment(run_every=2)
 def follow_store() -> None:
     """Redraw the page when the store holds something this page does not show:
-    a stopped reply (a stop ends the run before it can redraw), or another tab's message."""
+    a stopped reply (a stop ends the run before it can redraw), or another tab's message.
+    Draws nothing; called at a fixed place (see below)."""
     now = state.chat()  # a fragment run reads the session as it is now, not as this run drew it
     if now.stored and st.session_state.get(DRAWN) != (now.conversation_id, db.last_message_id(now.conversation_id)):
         st.rerun(scope="app")
@@ -311,7 +325,12 @@ def stream_reply(question: str | None, start) -> None:
 
 # The input first: it is what a visitor needs, and the browser draws it before the sidebar.
 prompt = st.chat_input("Message (/clear starts a new chat)", submit_mode="stop", key="chat_input")
+# What this run draws (`chat` was read from the store as the run began), and the watcher, first in the
+# sidebar: a fragment's id depends on its place, so a place that never moves keeps one id for the session
+# (placed after the messages it would change with every message, and the browser would keep asking for the old one).
+st.session_state[DRAWN] = (cid, chat.last_saved_id())
 with st.sidebar:
+    follow_store()
     show_counters()
     conversation_picker()
     with st.popover("Search conversations", icon=":material/search:", width="stretch"):
@@ -329,8 +348,6 @@ if not chat.messages and prompt is None:
         st.markdown(f"Hi! You are chatting with **{chat.backend.label}**. Ask me anything.")
         st.caption("The sidebar sets the persona and how many past exchanges each message carries.")
 show_history()
-st.session_state[DRAWN] = (cid, chat.last_saved_id())
-follow_store()
 
 action = st.session_state.pop(ACTION, None)
 if prompt is not None:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from chat_core.markdown_safety import blunt, safe_markdown
+from chat_core.markdown_safety import blunt, literal, safe_markdown
 
 VIEWER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 PAGE = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
@@ -108,3 +108,12 @@ MARKUP = st.lists(st.sampled_from(PIECES), max_size=40).map("".join)
 def test_nothing_generated_stays_live(text):
     assert_inert(VIEWER.render(safe_markdown(text, html=True)))
     assert_inert(PAGE.render(safe_markdown(text)))
+
+
+def test_literal_text_shows_as_written_and_links_nothing():
+    title = "**x** [l](http://h.example/p) www.h.example a@h.example 1. # <b> :red[x] :material/home: $x$"
+    shown = literal(title)
+    assert "://" not in shown.replace("\\", "") and "www." not in shown.replace("\\", "").lower()
+    rendered = PAGE.render(shown)
+    assert rendered == f"<p>{title.replace('<', '&lt;').replace('>', '&gt;')}</p>\n".replace(
+        "://", ":\u2060//").replace("www.", "www\u2060.").replace("@", "\u2060@")
