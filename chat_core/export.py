@@ -3,38 +3,33 @@
 from __future__ import annotations
 
 import json
-import re
 
 from .conversation import COMPLETE
+from .markdown_safety import literal, safe_markdown, self_contained
 from .session import ChatSession
 from .usage import format_cost
 
 
-# Fenced code blocks and inline code spans: shown as written by any Markdown viewer.
-_CODE = re.compile(r"(```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]+`)", re.DOTALL)
-
-
-def inert_html(text: str) -> str:
-    """`text` with raw HTML made inert for viewers that render it (`<` and `&`
-    escaped), except inside code, which Markdown already shows as written."""
-    pieces = _CODE.split(text)
-    return "".join(piece if i % 2 else piece.replace("&", "&amp;").replace("<", "&lt;") for i, piece in enumerate(pieces))
-
-
 def to_markdown(chat: ChatSession, title: str = "Conversation") -> str:
-    lines = [f"# {inert_html(title)}", "", f"*{chat.backend.label}* · persona: {inert_html(chat.settings.system)}", ""]
+    """The conversation as Markdown that is safe in any viewer: read by a real Markdown parser as
+    a whole, raw HTML is escaped where a viewer would render it and remote images are links
+    (chat_core/markdown_safety.py); code and everything else stay as written. Each message is made
+    safe alone too, with a code fence it leaves open closed, so none swallows the next. The title
+    and the persona are plain text, not Markdown."""
+    lines = [f"# {literal(title)}", "", f"*{literal(chat.backend.label)}* · persona: {literal(chat.settings.system)}", ""]
     for message in chat.messages:
         who = "You" if message.role == "user" else "Assistant"
         mark = "" if message.status == COMPLETE else f" ({message.status})"
-        lines += [f"**{who}{mark}:**", "", inert_html(message.text) or "*(no text)*", ""]
+        text = safe_markdown(self_contained(message.text), html=True)  # alone, so nothing spills into the next one
+        lines += [f"**{who}{mark}:**", "", text or "*(no text)*", ""]
         if message.error:
-            lines += [f"> {inert_html(message.error)}", ""]
+            lines += [f"> {message.error}", ""]
     total = chat.totals
     lines.append(
         f"*{total.turns} turn{'s' if total.turns != 1 else ''} · {total.usage.input_tokens:,} input and {total.usage.output_tokens:,} output tokens"
         f" · cost {format_cost(total.cost_usd)}*"
     )
-    return "\n".join(lines) + "\n"
+    return safe_markdown("\n".join(lines) + "\n", html=True)
 
 
 def to_json(chat: ChatSession, title: str = "Conversation") -> str:

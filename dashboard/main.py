@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import streamlit as st
 
 from dashboard import access, state, streamlit_adapter
+
+ICON = Path(__file__).resolve().parent.parent / "static" / "icon.svg"  # shipped: the tab's icon loads from nowhere else
 
 
 @asynccontextmanager
@@ -22,7 +25,7 @@ def run() -> None:
     """One run of the page: let in only who may use it (see dashboard/access.py), open this
     browser session's conversation (drawn from the store on every run, kept in the URL as
     `?c=ID` on every page), then hand over to the page the navigation picked."""
-    st.set_page_config(page_title="Claude chat", page_icon=":material/forum:", layout="wide")
+    st.set_page_config(page_title="Claude chat", page_icon=ICON, layout="wide")
     access.owner()  # before anything else: stops here, with what to do, before sign-in or when refused
     pages = st.navigation([
         st.Page("pages/chat.py", title="Chat", icon=":material/forum:", default=True),

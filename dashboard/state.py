@@ -30,9 +30,22 @@ def anthropic_client():
 
 @st.cache_resource(show_spinner="Loading the local model…")
 def local_model(name: str):
+    return _shared_local_model(name)
+
+
+_LOCAL_MODELS: dict = {}
+_LOCAL_MODELS_LOCK = threading.Lock()
+
+
+def _shared_local_model(name: str):
+    """The model loaded once per server process, whichever thread asks first. Plain Python, not
+    st.cache_resource: the preload thread runs outside any page run, where Streamlit calls warn."""
     from chat_core.backends.local import LocalModel
 
-    return LocalModel.load(name)
+    with _LOCAL_MODELS_LOCK:
+        if name not in _LOCAL_MODELS:
+            _LOCAL_MODELS[name] = LocalModel.load(name)
+        return _LOCAL_MODELS[name]
 
 
 def preload_local_model_if_needed() -> None:
@@ -52,7 +65,7 @@ def _preload_local_model() -> threading.Thread:
 
     def load() -> None:
         try:
-            local_model(DEFAULT_MODEL).warm_up(system)
+            _shared_local_model(DEFAULT_MODEL).warm_up(system)
         except errors.ChatError:
             pass
 

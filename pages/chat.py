@@ -5,19 +5,22 @@ inside the bubble, and redraws from the store after every reply or stop."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import streamlit as st
 
 from chat_core import FAILED, STOPPED, ChatSession, errors, format_cost
 from chat_core.conversation import ASSISTANT, USER
 from chat_core.export import to_json, to_markdown
+from chat_core.markdown_safety import literal, safe_markdown
 from chat_core.search import MATCH_END, MATCH_START, search
 from chat_core.backends import truncation_note
 from chat_core.usage import known_models
 from chat_core.window import CACHE_AWARE, POLICIES, SLIDE
 from dashboard import state
+from dashboard.clipboard import copy_button
+from dashboard.streaming import stream_markdown
 
+PICKER_TITLE = 16  # characters of a title the sidebar's picker shows beside its date
 RECENT = 60  # messages drawn before "show earlier", so a long chat reruns fast
 WINDOW_STEPS = list(range(1, 21)) + ["all"]
 BACKEND_LABELS = {"local": "Local model (offline)", "anthropic": "Claude"}
@@ -45,31 +48,43 @@ def show_counters() -> None:
     st.metric("Cost", format_cost(total.cost_usd), help="Of this conversation. Unknown when a model has no known price.")
 
 
+def picker_label(title: str, created_at: float) -> str:
+    """A conversation in the picker: its title, cut to fit the sidebar, then its date and time, always whole."""
+    short = title if len(title) <= PICKER_TITLE else title[:PICKER_TITLE - 1].rstrip() + "…"
+    return f"{short} · {dt.datetime.fromtimestamp(created_at):%b %d %H:%M}"
+
+
 def conversation_picker() -> None:
     conversations = db.list_conversations(chat.owner)
-    labels = {c.id: f"{c.title} · {dt.datetime.fromtimestamp(c.created_at):%b %d %H:%M} · #{c.id}" for c in conversations}
+    labels = {c.id: picker_label(c.title, c.created_at) for c in conversations}
     ids = list(labels)
-    left, right = st.columns([3, 1], vertical_alignment="bottom")
     # Options are ids (labels may repeat); a changed list is a new widget, so the
     # browser never sends back a choice the server no longer offers.
     pick_key = f"chat_pick_{cid}_{hash(tuple(labels.items()))}"
-    left.selectbox("Conversation", ids, index=ids.index(cid) if cid in ids else None, format_func=labels.get,
-                   key=pick_key, placeholder="New chat (unsaved)", on_change=pick, args=(pick_key,))
-    right.button("", icon=":material/add:", key="chat_new", help="New chat", on_click=state.new_chat,
-                 disabled=not chat.stored)
+    st.selectbox("Conversation", ids, index=ids.index(cid) if cid in ids else None, format_func=labels.get,
+                 key=pick_key, placeholder="New chat (unsaved)", on_change=pick, args=(pick_key,), width="stretch")
+    row = st.container(horizontal=True, gap="small", vertical_alignment="center", wrap=False)
+    row.button("", icon=":material/add:", key="chat_new", help="New chat", on_click=state.new_chat,
+               disabled=not chat.stored)
     if not chat.stored:
         return
     # Popovers: drawn in the browser only when opened, so the page is usable sooner.
-    with st.popover("Rename, delete, export", icon=":material/edit_note:", width="stretch"):
+    with row.popover("Manage", icon=":material/edit_note:", width="stretch",
+                     help="Rename, export or delete this conversation"):
         st.text_input("Title", value=chat.title or "", key=f"chat_title_{cid}", max_chars=200,
                       on_change=lambda: db.rename(cid, _value(f"chat_title_{cid}"), chat.owner))
-        # Built only when clicked, not on every rerun, from the store as it is then.
-        st.download_button("Export Markdown", lambda: exported(to_markdown), file_name=f"chat-{cid}.md",
-                           mime="text/markdown", key="chat_export_md", on_click="ignore")
-        st.download_button("Export JSON", lambda: exported(to_json), file_name=f"chat-{cid}.json",
-                           mime="application/json", key="chat_export_json", on_click="ignore")
+        # Built only when clicked, not on every rerun, from the store as it is then. Side by side, and the
+        # confirmation a checkbox away: the popover stays short enough for an 800-pixel-high window.
+        exports = st.container(horizontal=True, gap="small")
+        exports.download_button("Markdown", lambda: exported(to_markdown), file_name=f"chat-{cid}.md",
+                                mime="text/markdown", key="chat_export_md", on_click="ignore",
+                                icon=":material/download:", help="Export as Markdown")
+        exports.download_button("JSON", lambda: exported(to_json), file_name=f"chat-{cid}.json",
+                                mime="application/json", key="chat_export_json", on_click="ignore",
+                                icon=":material/download:", help="Export as JSON")
         if st.checkbox("Delete this conversation", key=f"chat_delete_ask_{cid}"):
-            st.button("Yes, delete it for good", type="primary", key="chat_delete_yes", on_click=delete_current)
+            st.button("Yes, delete it for good", type="primary", key="chat_delete_yes", on_click=delete_current,
+                      icon=":material/delete_forever:")
 
 
 def search_box() -> None:
@@ -85,7 +100,8 @@ def search_box() -> None:
     if not hits:
         st.caption(f"No conversation mentions {state.plain(words)}.")
     for hit in hits:
-        st.button(f"{hit.title} · {dt.datetime.fromtimestamp(hit.updated_at):%b %d}", key=f"chat_hit_{hit.conversation_id}",
+        # A title is plain text (a button label is Markdown): shown as written, never markup, a link or an image.
+        st.button(f"{literal(hit.title)} · {dt.datetime.fromtimestamp(hit.updated_at):%b %d}", key=f"chat_hit_{hit.conversation_id}",
                   type="tertiary", on_click=open_hit, args=(hit.conversation_id, hit.message_id))
         snippet = state.plain(hit.snippet).replace(MATCH_START, "**").replace(MATCH_END, "**")
         st.caption(snippet)
@@ -167,11 +183,12 @@ def window_controls() -> None:
 
 
 def show_text(role: str, text: str) -> None:
-    """What a person typed shows exactly as typed; a reply is rendered as Markdown (raw HTML stays text)."""
+    """What a person typed shows exactly as typed; a reply is rendered as Markdown that loads nothing by
+    itself: raw HTML stays text (Streamlit's default), a remote image is a link naming its host."""
     if role == USER:
         st.text(text)
     else:
-        st.markdown(text)
+        st.markdown(safe_markdown(text))
 
 
 def show_message(message, sent: bool, last: bool) -> None:
@@ -194,54 +211,35 @@ def show_message(message, sent: bool, last: bool) -> None:
         message_actions(message, last)
 
 
-COPY_ICON = ('<svg width="18" height="18" viewBox="0 0 24 24" fill="#555"><path d="M16 1H4a2 2 0 0 0-2 2v14h2V3h12V1z'
-             'm3 4H8a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h11a2 2 0 0 0 2-2V7a2 2 0 0 0-2-2zm0 16H8V7h11v14z"/></svg>')
-COPY_BUTTON = """<button id="c" title="Copy as Markdown" aria-label="Copy as Markdown"
- style="border:none;background:none;cursor:pointer;padding:6px">%(icon)s</button>
-<script>
-const text = JSON.parse(%(text)s), button = document.getElementById("c");
-button.onclick = () => navigator.clipboard.writeText(text).then(() => {
-  button.textContent = "✓"; setTimeout(() => { button.innerHTML = %(icon_js)s; }, 1500); });
-</script>"""
-
-
-def copy_button(text: str) -> None:
-    """One click copies `text`, as Markdown, to the clipboard (an st.iframe may write to it). The text
-    goes in as data only: a JSON string with no `<`, parsed by the script, never markup."""
-    payload = json.dumps(json.dumps(text)).replace("<", "\\u003c")  # a JSON string inside a JS literal, no </script>
-    st.iframe(COPY_BUTTON % {"icon": COPY_ICON, "text": payload, "icon_js": json.dumps(COPY_ICON)},
-              height=34, width=40)
-
-
 def act(action: tuple) -> None:
     """Ask the next run to regenerate or resend (the reply streams in the page, not in a callback)."""
     st.session_state[ACTION] = action
 
 
 def message_actions(message, last: bool) -> None:
-    """Under a message: step between its versions, copy it, and on the last exchange regenerate or edit."""
+    """Under a message, in one tight row: step between its versions, copy it, and on the last exchange regenerate or edit."""
     versions = chat.versions_of(message)
     if len(versions) < 2 and not (message.text and message.role == ASSISTANT) and not (last and message.id is not None):
         return
-    cells = iter(st.columns([1, 1, 1, 1, 1, 6], gap="small", vertical_alignment="center"))
+    row = st.container(horizontal=True, gap="small", vertical_alignment="center")
     if len(versions) > 1:
         at = next(i for i, v in enumerate(versions) if v.id == message.id)
-        next(cells).button("", icon=":material/chevron_left:", key=f"chat_prev_{message.id}", type="tertiary",
-                           help="Earlier version", disabled=at == 0,
-                           on_click=chat.choose_version, args=(versions[max(at - 1, 0)],))
-        next(cells).caption(f"{at + 1}/{len(versions)}")
-        next(cells).button("", icon=":material/chevron_right:", key=f"chat_next_{message.id}", type="tertiary",
-                           help="Later version", disabled=at == len(versions) - 1,
-                           on_click=chat.choose_version, args=(versions[min(at + 1, len(versions) - 1)],))
+        row.button("", icon=":material/chevron_left:", key=f"chat_prev_{message.id}", type="tertiary",
+                   help="Earlier version", disabled=at == 0,
+                   on_click=chat.choose_version, args=(versions[max(at - 1, 0)],))
+        row.caption(f"{at + 1}/{len(versions)}", width="content")
+        row.button("", icon=":material/chevron_right:", key=f"chat_next_{message.id}", type="tertiary",
+                   help="Later version", disabled=at == len(versions) - 1,
+                   on_click=chat.choose_version, args=(versions[min(at + 1, len(versions) - 1)],))
     if message.text and message.role == ASSISTANT:
-        with next(cells):
+        with row:
             copy_button(message.text)
     if last and message.id is not None and message.role == ASSISTANT:
-        next(cells).button("", icon=":material/refresh:", key="chat_regenerate", type="tertiary",
-                           help="Regenerate: a new reply to the same message", on_click=act, args=(("regenerate",),))
+        row.button("", icon=":material/refresh:", key="chat_regenerate", type="tertiary",
+                   help="Regenerate: a new reply to the same message", on_click=act, args=(("regenerate",),))
     if last and message.id is not None and message.role == USER:
-        next(cells).button("", icon=":material/edit:", key="chat_edit", type="tertiary", help="Edit and resend",
-                           on_click=lambda: st.session_state.update({EDITING: message.id}))
+        row.button("", icon=":material/edit:", key="chat_edit", type="tertiary", help="Edit and resend",
+                   on_click=lambda: st.session_state.update({EDITING: message.id}))
 
 
 def edit_box(message) -> None:
@@ -275,7 +273,8 @@ def show_history() -> None:
 @st.fragment(run_every=2)
 def follow_store() -> None:
     """Redraw the page when the store holds something this page does not show:
-    a stopped reply (a stop ends the run before it can redraw), or another tab's message."""
+    a stopped reply (a stop ends the run before it can redraw), or another tab's message.
+    Draws nothing; called at a fixed place (see below)."""
     now = state.chat()  # a fragment run reads the session as it is now, not as this run drew it
     if now.stored and st.session_state.get(DRAWN) != (now.conversation_id, db.last_message_id(now.conversation_id)):
         st.rerun(scope="app")
@@ -316,7 +315,7 @@ def stream_reply(question: str | None, start) -> None:
             st.error(getattr(exc, "message", None) or "There is nothing to send.")
             return
         try:
-            st.write_stream(chunks)
+            stream_markdown(chunks, safe_markdown)  # st.write_stream, with each state made safe
         except errors.ChatError:
             pass  # kept with the reply; the redraw below shows it in its bubble
         finally:
@@ -326,7 +325,12 @@ def stream_reply(question: str | None, start) -> None:
 
 # The input first: it is what a visitor needs, and the browser draws it before the sidebar.
 prompt = st.chat_input("Message (/clear starts a new chat)", submit_mode="stop", key="chat_input")
+# What this run draws (`chat` was read from the store as the run began), and the watcher, first in the
+# sidebar: a fragment's id depends on its place, so a place that never moves keeps one id for the session
+# (placed after the messages it would change with every message, and the browser would keep asking for the old one).
+st.session_state[DRAWN] = (cid, chat.last_saved_id())
 with st.sidebar:
+    follow_store()
     show_counters()
     conversation_picker()
     with st.popover("Search conversations", icon=":material/search:", width="stretch"):
@@ -344,8 +348,6 @@ if not chat.messages and prompt is None:
         st.markdown(f"Hi! You are chatting with **{chat.backend.label}**. Ask me anything.")
         st.caption("The sidebar sets the persona and how many past exchanges each message carries.")
 show_history()
-st.session_state[DRAWN] = (cid, chat.last_saved_id())
-follow_store()
 
 action = st.session_state.pop(ACTION, None)
 if prompt is not None:

@@ -10,12 +10,13 @@ import streamlit as st
 
 from chat_core import format_cost
 from chat_core.conversation import window_label
+from chat_core.markdown_safety import literal
 from chat_core.whatif import what_if
 from dashboard import state
 
 chat = state.chat()
 st.title("Tokens per turn")
-st.caption(f"**{chat.title or 'New chat (not saved yet)'}** · {chat.backend.label} · "
+st.caption(f"**{literal(chat.title or 'New chat (not saved yet)')}** · {literal(chat.backend.label)} · "
            f"sending {window_label(chat.settings.window)}")
 
 records = chat.records
