@@ -6,6 +6,10 @@ upgrade changes it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
+import streamlit as st
+
 
 def navigation_pages_only() -> None:
     """Make the top-level `pages/` folder mean nothing to Streamlit but the files `st.navigation` lists.
@@ -18,3 +22,23 @@ def navigation_pages_only() -> None:
     from streamlit.runtime.pages_manager import PagesManager
 
     PagesManager.uses_pages_directory = False
+
+
+def stream_markdown(chunks: Iterable[str], safe: Callable[[str], str]) -> str:
+    """Show the text of `chunks` as it grows, each state passed through `safe`; return the text.
+
+    `st.write_stream` renders the raw concatenation of the chunks, so a remote image in a reply
+    would load while it streams, before the finished reply is drawn again through
+    chat_core.markdown_safety. This does what `st.write_stream` does for text (one placeholder,
+    redrawn with the whole text so far, unclosed Markdown such as `**bold` completed while
+    streaming) but shows `safe(text)`. That completion is not public in Streamlit 1.67:
+    `st.write_stream` calls `DeltaGenerator._markdown(..., unterminated_parsing=True)`."""
+    box, text = None, ""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        text += chunk
+        if box is None:
+            box = st.empty()
+        box._markdown(safe(text), unterminated_parsing=True)  # noqa: SLF001 (see the docstring)
+    return text

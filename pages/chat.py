@@ -18,7 +18,7 @@ from chat_core.usage import known_models
 from chat_core.window import CACHE_AWARE, POLICIES, SLIDE
 from dashboard import state
 from dashboard.clipboard import copy_button
-from dashboard.streaming import stream_markdown
+from dashboard.streamlit_adapter import stream_markdown
 
 PICKER_TITLE = 16  # characters of a title the sidebar's picker shows beside its date
 RECENT = 60  # messages drawn before "show earlier", so a long chat reruns fast

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import tomllib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -148,12 +147,3 @@ def test_the_config_hides_the_developer_menu():
     settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert settings["client"]["toolbarMode"] == "minimal"
     assert "client.toolbarMode" in config._config_options_template  # still Streamlit's name for it
-
-
-def test_streaming_relies_on_what_streamlit_still_has():
-    """dashboard/streaming.py uses the private call st.write_stream makes: fail loudly if an upgrade drops it."""
-    import inspect
-
-    from streamlit.delta_generator import DeltaGenerator
-
-    assert "unterminated_parsing" in inspect.signature(DeltaGenerator._markdown).parameters

@@ -33,3 +33,12 @@ def test_apptest_still_resets_the_pages_flag_before_every_run():
     from streamlit.testing.v1.app_test import AppTest
 
     assert "PagesManager.uses_pages_directory = None" in inspect.getsource(AppTest._run)
+
+
+def test_streaming_relies_on_what_streamlit_still_has():
+    """`stream_markdown` makes the private call st.write_stream makes."""
+    import inspect
+
+    from streamlit.delta_generator import DeltaGenerator
+
+    assert "unterminated_parsing" in inspect.signature(DeltaGenerator._markdown).parameters
