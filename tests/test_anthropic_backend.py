@@ -212,3 +212,15 @@ def test_a_reply_failing_before_any_text_counts_no_output(api):
         "".join(chat.send("hi"))
     assert chat.records[-1].usage.output_tokens == 0 and not output_estimated(chat.records[-1])
     assert api.count_requests == []
+
+
+@pytest.mark.parametrize("model, words, prompt_cache, sent", [
+    ("claude-haiku-4-5", 1, True, [1, 3, 5, 5, 5]),  # far under 4,096 tokens: sliding keeps both exchanges
+    ("claude-sonnet-4-6", 1000, True, [1, 3, 5, 3, 5]),  # one exchange reaches 1,024: a block goes, the start holds
+    ("claude-sonnet-4-6", 1000, False, [1, 3, 5, 5, 5]),  # nothing is cached with caching off: it slides
+])
+def test_a_window_of_2_drops_a_block_only_when_the_cache_can_hit(api, model, words, prompt_cache, sent):
+    chat = session(model=model, window=2, prompt_cache=prompt_cache)
+    for turn in range(5):
+        "".join(chat.send(f"{turn} " + "word " * words))
+    assert [len(body["messages"]) for body in api.requests] == sent

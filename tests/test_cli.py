@@ -295,11 +295,11 @@ def test_resume_shows_what_the_next_request_carries(api, isolated):
 
 
 def test_resume_goes_on_with_the_conversations_model_and_flags_win(api, isolated):
-    assert run_cli("--model", "claude-sonnet-4-5", stdin="hello\n").returncode == 0
+    assert run_cli("--model", "claude-sonnet-4-6", stdin="hello\n").returncode == 0
     resumed = run_cli("--resume", "1", stdin="again\n")
     assert resumed.returncode == 0 and resumed.stderr == ""
-    assert resumed.stdout.startswith("Chatting with anthropic · claude-sonnet-4-5")
-    assert [body["model"] for body in api.requests] == ["claude-sonnet-4-5", "claude-sonnet-4-5"]
+    assert resumed.stdout.startswith("Chatting with anthropic · claude-sonnet-4-6")
+    assert [body["model"] for body in api.requests] == ["claude-sonnet-4-6", "claude-sonnet-4-6"]
     chosen = run_cli("--resume", "1", "--model", "claude-haiku-4-5", "--window", "1", stdin="third\n")
     assert chosen.stdout.startswith("Chatting with anthropic · claude-haiku-4-5, sending the last 1 exchange")
     assert api.requests[-1]["model"] == "claude-haiku-4-5"
