@@ -38,7 +38,7 @@ class AnthropicBackend(Backend):
         super().__init__(model or DEFAULT_MODEL)
         self.client = client if client is not None else make_client()
         self.prompt_cache = prompt_cache_default(os.environ) if prompt_cache is None else prompt_cache
-        self._message_overhead: int | None = None  # tokens of an empty message, by count_tokens
+        self._message_overhead: int | None = None  # what any message costs, by count_tokens
 
     def _has_credential(self) -> bool:
         client = self.client

@@ -11,8 +11,8 @@ surrogate becomes U+FFFD, so the reply can be stored and printed whole.
 from __future__ import annotations
 
 import time
-from itertools import chain
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Callable, Iterator, Sequence
 
 from ..conversation import Message
