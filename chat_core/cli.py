@@ -17,11 +17,12 @@ import sys
 from typing import TextIO
 
 from . import errors
-from .backends import make_backend, truncation_note
+from .backends import make_backend, output_estimated, truncation_note
 from .backends.local import LocalBackend
+from .cli_resume import find_stored, resumed_settings, show_resumed
 from .config import Settings, settings_from_env
 from .conversation import window_label
-from .ids import parse_conversation_id, parse_whole_number
+from .ids import parse_whole_number
 from .search import search, search_words
 from .session import ChatSession
 from .storage import LOCAL_OWNER, Store
@@ -85,20 +86,25 @@ def tolerate_bad_text(*streams: TextIO) -> None:
             stream.reconfigure(errors="replace")
 
 
-def token_counts(usage: Usage) -> str:
+def token_counts(usage: Usage, estimated: bool = False) -> str:
+    """Tokens in and out; "~" marks an output count that is an estimate (a Claude reply cut short)."""
     cached = usage.cache_read_tokens + usage.cache_write_tokens
     detail = (f" ({usage.cache_read_tokens:,} read from cache, {usage.cache_write_tokens:,} written to it)"
               if cached else "")
-    return f"{usage.all_input_tokens:,} input{detail} + {usage.output_tokens:,} output tokens"
+    return f"{usage.all_input_tokens:,} input{detail} + {'~' if estimated else ''}{usage.output_tokens:,} output tokens"
 
 
 def usage_line(session: ChatSession) -> str:
-    """One line: the backend, this turn's tokens, and the session's tokens and cost."""
+    """One line: the backend, this turn's tokens, and the session's tokens and cost;
+    an estimated output count is marked "~" and said so."""
     record = session.records[-1]
     total = session.totals
     cost = format_cost(total.cost_usd) if total.cost_usd is not None else "cost unknown"
-    return (f"[{record.backend} · {record.model} | this turn: {token_counts(record.usage)}"
-            f" | session: {token_counts(total.usage)}, {cost}]")
+    this_turn = output_estimated(record)
+    session_estimated = any(output_estimated(r) for r in session.records)
+    note = " (estimated)" if this_turn else ""
+    return (f"[{record.backend} · {record.model} | this turn: {token_counts(record.usage, this_turn)}{note}"
+            f" | session: {token_counts(total.usage, session_estimated)}, {cost}]")
 
 
 def command(session: ChatSession, name: str, arg: str, term: Terminal) -> None:
@@ -225,29 +231,23 @@ def search_conversations(store: Store, words: str, term: Terminal) -> int:
     return 0
 
 
-def not_found(resume: str) -> errors.ConfigError:
-    if resume == "last":
-        return errors.ConfigError("There is no stored conversation to resume yet.")
-    return errors.ConfigError(f"conversation {resume} not found: see them with --list")
-
-
-def build_session(settings: Settings, store: Store, resume: str | None, term: Terminal) -> ChatSession:
-    """A new conversation, or the stored one that `resume` names ("last": the latest)."""
-    conversation_id = None
-    if resume is not None:
-        conversation_id = store.latest_id() if resume == "last" else parse_conversation_id(resume)
-        if conversation_id is None:
-            raise not_found(resume)
+def build_session(settings: Settings, store: Store, args: argparse.Namespace, term: Terminal) -> ChatSession:
+    """A new conversation, or the stored one that --resume names. --backend and --model, when
+    given, win over the stored conversation's; --window and --system too."""
+    stored = find_stored(store, args.resume) if args.resume is not None else None
+    if stored is not None and args.backend is None and args.model is None:
+        settings = resumed_settings(settings, stored.info, term)
     if settings.backend == "local":
         term.warn("Loading the local model…")
     backend = make_backend(settings.backend, settings.model)
     if isinstance(backend, LocalBackend):
         backend.ensure_loaded()  # a missing or broken model file is reported before the chat starts
-    if conversation_id is None:
+    if stored is None:
         return ChatSession.start(store, backend, settings)
-    chat = ChatSession.resume(store, conversation_id, backend, settings)
-    if chat is None:
-        raise not_found(resume)
+    chat = ChatSession.from_stored(store, stored, backend, settings)
+    chosen = {name: value for name, value in (("window", args.window), ("system", args.system)) if value is not None}
+    if chosen:
+        chat.update(**chosen)
     return chat
 
 
@@ -281,7 +281,7 @@ def run(argv: list[str] | None, stdin: TextIO | None) -> int:
             return 0
         if args.search:
             return search_conversations(store, " ".join(args.search), term)
-        session = build_session(settings, store, args.resume, term)
+        session = build_session(settings, store, args, term)
     except errors.ChatError as exc:
         term.warn(exc.message)
         return 1
@@ -292,5 +292,7 @@ def run(argv: list[str] | None, stdin: TextIO | None) -> int:
         f"Chatting with {session.backend.label}, sending {window_label(session.settings.window)}{resumed}. "
         "/help for commands, Ctrl-D to leave."
     )
+    if args.resume:
+        show_resumed(session, term)
     repl(session, stdin, term)
     return 0

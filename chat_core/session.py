@@ -20,7 +20,9 @@ from .conversation import (
     ASSISTANT, COMPLETE, FAILED, STOPPED, USER, Conversation, Message, build_request, versions,
 )
 from .storage import LOCAL_OWNER, title_from
+from .text_in import encodable
 from .usage import Totals, TurnRecord, cost, min_cacheable_tokens, price_for, totals
+from .window import SLIDE
 
 
 class ChatSession:
@@ -87,8 +89,11 @@ class ChatSession:
     @property
     def window_args(self) -> tuple[int, str, int]:
         """(window, policy, minimum cacheable prefix): what decides the exchanges sent."""
-        min_prefix = min_cacheable_tokens(self.backend.model) if self.backend.name == "anthropic" else 0
-        return self.settings.window, self.settings.window_policy, min_prefix
+        if self.backend.name != "anthropic":
+            return self.settings.window, self.settings.window_policy, 0
+        if not self.settings.prompt_cache:  # nothing is cached: dropping a block would forget for nothing
+            return self.settings.window, SLIDE, 0
+        return self.settings.window, self.settings.window_policy, min_cacheable_tokens(self.backend.model)
 
     def in_window(self) -> set[int]:
         """Indices of past messages that the next request will carry."""
@@ -161,8 +166,9 @@ class ChatSession:
     def check(self, text: str) -> str | None:
         """The text to send, None for blank input (ignored); raises InputTooLongError.
 
-        NUL characters are dropped: no model reads them and PostgreSQL cannot store them."""
-        text = text.replace("\x00", "") if text else ""
+        NUL characters are dropped: no model reads them and PostgreSQL cannot store them;
+        a lone surrogate, which no store or terminal takes, becomes U+FFFD."""
+        text = encodable(text.replace("\x00", "")) if text else ""
         if not text.strip():
             return None
         limit = self.settings.max_input_chars

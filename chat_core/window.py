@@ -12,7 +12,10 @@ Two policies:
 - `CACHE_AWARE` (the default): once the window is full, old exchanges are
   dropped in a block, so the start stays put for several turns; each of those
   requests begins with exactly the prefix the previous one sent, which Claude's
-  prompt cache bills at 0.1x and llama.cpp reuses from its KV cache.
+  prompt cache bills at 0.1x and llama.cpp reuses from its KV cache. A block
+  is only dropped when the cache can hit: when the exchanges it would keep
+  cannot reach the model's minimum cacheable prefix, nothing would be cached
+  either way, so that turn slides instead and the whole window is sent.
 
 Past exchanges never change, so the start is a deterministic recurrence over
 the history from its first exchange: every view that calls `first_sent` with the
@@ -37,19 +40,20 @@ def estimate_tokens(text: str) -> int:
 
 
 def _kept_after_drop(recent: Sequence[int], window: int, min_prefix_tokens: int) -> int:
-    """How many exchanges stay when a full window drops a block; `recent` holds
-    the sizes of the latest window - 1 exchanges, oldest first.
+    """How many exchanges stay when a full window lets go of old ones; `recent`
+    holds the sizes of the latest window - 1 exchanges, oldest first.
 
     Half the window is dropped (ceil(window / 2) kept). When the kept exchanges
     are estimated below `min_prefix_tokens` (a shorter prefix is not cached at
-    all), more are kept, up to window - 1, if that reaches the minimum; when
-    even window - 1 would not, the half stays.
+    all), more are kept, up to window - 1, if that reaches the minimum. When
+    even window - 1 would not, dropping a block would forget exchanges for no
+    cache hit: only the oldest one goes (the plain slide), so `window` stay.
     """
     keep = window - window // 2
     if min_prefix_tokens <= 0:
         return keep
     latest = list(accumulate(reversed(recent)))  # latest[k - 1]: tokens of the last k exchanges
-    return next((k for k in range(keep, window) if latest[k - 1] >= min_prefix_tokens), keep)
+    return next((k for k in range(keep, window) if latest[k - 1] >= min_prefix_tokens), window)
 
 
 def first_sent(sizes: Sequence[int], window: int, policy: str = CACHE_AWARE, min_prefix_tokens: int = 0) -> int:

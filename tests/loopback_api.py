@@ -1,4 +1,4 @@
-"""A loopback HTTP server that speaks the Anthropic Messages streaming wire format.
+r"""A loopback HTTP server that speaks the Anthropic Messages streaming wire format.
 
 The real SDK talks to it through ANTHROPIC_BASE_URL. Each request takes the
 next queued scenario; with none queued it echoes the last user message, with
@@ -7,6 +7,13 @@ Every request body and its headers are kept in `requests` for assertions.
 
 Prompt caching is billed by the documented rules (see `PromptCache`); a
 request without any cache_control is billed as plain input, as before.
+`POST /v1/messages/count_tokens` answers the same stand-in count
+(`count_tokens`), as the real endpoint counts a request's prompt.
+
+Reply text goes on the wire as JSON with ASCII escapes, as the API sends it, so
+a scenario's text may hold what only an escape can carry: `reply("a\ud800b")`
+streams a lone surrogate (the escape `\ud800` in the text_delta's JSON), which
+a model or a proxy can emit and the SDK hands over as it is.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ OVERHEAD_TOKENS = 8
 MAX_BREAKPOINTS = 4
 LOOKBACK_BLOCKS = 20  # boundaries checked per breakpoint: the breakpoint's own and the 19 before it
 TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
+COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 
 
 @dataclass
@@ -178,7 +186,8 @@ def split_text(text: str, chunks: int | None) -> list[str]:
 
 
 def sse(event: str, data: dict) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+    # ASCII escapes, as the API writes them: "\ud800" travels as the six characters \ud800.
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=True)}\n\n".encode()
 
 
 class _Server(ThreadingHTTPServer):
@@ -198,6 +207,8 @@ class LoopbackAPI:
         self.scenarios: deque[Scenario] = deque()
         self.requests: list[dict] = []
         self.headers: list[dict] = []
+        self.count_requests: list[dict] = []  # bodies sent to count_tokens
+        self.count_tokens_status = 200  # another status makes count_tokens fail with it
         self._lock = threading.Lock()
         api = self
 
@@ -210,6 +221,9 @@ class LoopbackAPI:
             def do_POST(self):
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.split("?")[0] == COUNT_TOKENS_PATH:
+                    api._count(self, body)
+                    return
                 usage = None
                 with api._lock:
                     api.requests.append(body)
@@ -243,6 +257,8 @@ class LoopbackAPI:
             self.scenarios.clear()
             self.requests.clear()
             self.headers.clear()
+            self.count_requests.clear()
+            self.count_tokens_status = 200
             self.cache.clear()
 
     def _next(self) -> Scenario:
@@ -253,6 +269,25 @@ class LoopbackAPI:
         if scenario.repeat <= 0:
             self.scenarios.popleft()
         return scenario
+
+    # -- token counting: POST /v1/messages/count_tokens -----------------------
+
+    def _count(self, handler: BaseHTTPRequestHandler, body: dict) -> None:
+        """The stand-in tokenizer's count of a request's prompt (`count_tokens`), or the
+        error `count_tokens_status` names. Kept apart from `requests` and the scenarios."""
+        with self._lock:
+            self.count_requests.append(body)
+            status = self.count_tokens_status
+        if status == 200:
+            payload = {"input_tokens": count_tokens(body)}
+        else:
+            payload = {"type": "error", "error": {"type": "api_error", "message": "loopback count_tokens"}}
+        data = json.dumps(payload).encode()
+        handler.send_response(status)
+        handler.send_header("content-type", "application/json")
+        handler.send_header("content-length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
 
     # -- the wire ------------------------------------------------------------
 

@@ -5,10 +5,11 @@ import pytest
 
 from chat_core import ChatSession, settings_from_env
 from chat_core import errors
-from chat_core.backends import make_backend
+from chat_core.backends import make_backend, output_estimated
 from chat_core.backends.anthropic_backend import AnthropicBackend
 from chat_core.backends.base import Reply
 from chat_core.conversation import FAILED, STOPPED, Message
+from chat_core.window import estimate_tokens
 from tests.conftest import TEST_KEY
 from tests.loopback_api import cut, http_error, reply, stream_error
 
@@ -165,3 +166,61 @@ def test_unknown_model_shows_unknown_cost(api):
     chat = session(model="claude-experimental-x")
     "".join(chat.send("hi"))
     assert chat.records[-1].cost_usd is None and chat.totals.cost_usd is None
+
+
+def stop_after(chat, text, chunks):
+    """Send `text` and stop the reply after `chunks` chunks, as a face's stop does; what was streamed."""
+    stream = chat.send(text)
+    streamed = "".join(next(stream) for _ in range(chunks))
+    stream.close()
+    return streamed
+
+
+def test_a_stopped_reply_counts_what_was_streamed_with_claudes_counter_as_an_estimate(api):
+    api.queue(reply(" ".join(f"w{i}" for i in range(60))), reply("one two three"))
+    chat = session()
+    streamed = stop_after(chat, "hi", 17)
+    record = chat.records[-1]
+    # message_start says 1 output token and message_delta never came: Claude's count of the 17 words is used.
+    assert record.status == STOPPED and record.usage.output_tokens == 17
+    assert output_estimated(record)
+    assert api.count_requests[-1]["messages"] == [{"role": "user", "content": streamed}]
+    counted = len(api.count_requests)
+    "".join(chat.send("again"))
+    finished = chat.records[-1]
+    assert finished.usage.output_tokens == 3 and not output_estimated(finished)
+    assert len(api.count_requests) == counted  # a finished reply comes with Claude's own count
+
+
+def test_a_cut_reply_is_counted_too_and_without_the_counter_by_characters(api):
+    api.queue(cut("cut off right here"))
+    chat = session()
+    with pytest.raises(errors.ConnectionLostError):
+        "".join(chat.send("hi"))
+    assert chat.records[-1].usage.output_tokens == 4 and output_estimated(chat.records[-1])
+    api.count_tokens_status = 500  # the counter fails: about 4 characters a token
+    api.queue(reply("abcdefgh " * 30))
+    streamed = stop_after(chat, "more", 10)
+    assert streamed == "abcdefgh " * 10
+    assert chat.records[-1].usage.output_tokens == estimate_tokens(streamed) == 23
+
+
+def test_a_reply_failing_before_any_text_counts_no_output(api):
+    api.queue(http_error(401, "authentication_error"))
+    chat = session()
+    with pytest.raises(errors.AuthError):
+        "".join(chat.send("hi"))
+    assert chat.records[-1].usage.output_tokens == 0 and not output_estimated(chat.records[-1])
+    assert api.count_requests == []
+
+
+@pytest.mark.parametrize("model, words, prompt_cache, sent", [
+    ("claude-haiku-4-5", 1, True, [1, 3, 5, 5, 5]),  # far under 4,096 tokens: sliding keeps both exchanges
+    ("claude-sonnet-4-6", 1000, True, [1, 3, 5, 3, 5]),  # one exchange reaches 1,024: a block goes, the start holds
+    ("claude-sonnet-4-6", 1000, False, [1, 3, 5, 5, 5]),  # nothing is cached with caching off: it slides
+])
+def test_a_window_of_2_drops_a_block_only_when_the_cache_can_hit(api, model, words, prompt_cache, sent):
+    chat = session(model=model, window=2, prompt_cache=prompt_cache)
+    for turn in range(5):
+        "".join(chat.send(f"{turn} " + "word " * words))
+    assert [len(body["messages"]) for body in api.requests] == sent

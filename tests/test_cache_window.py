@@ -52,8 +52,28 @@ def test_the_kept_block_reaches_the_minimum_cacheable_prefix_when_it_can():
     # The newest exchanges count, not the oldest: a long old exchange does not help.
     assert first_sent([9000] + [1000] * 8, 8, min_prefix_tokens=4096) == 4
     assert first_sent([1000] * 5 + [3000] * 4, 8, min_prefix_tokens=4096) == 5
-    # Out of reach even with 7 kept: the half stays, so caching can start as the window grows.
-    assert first_sent([100] * 9, 8, min_prefix_tokens=4096) == 5
+    # Out of reach even with 7 kept: nothing would be cached, so the window slides and sends all 8.
+    assert first_sent([100] * 9, 8, min_prefix_tokens=4096) == 1
+
+
+def test_below_the_cache_minimum_the_window_slides_and_sends_all_of_it():
+    """`--window 2` on Claude with short messages: the 2 latest exchanges go, not 1."""
+    short = [20] * 12
+    assert [first_sent(short[:n], 2, CACHE_AWARE, 4096) for n in range(8)] == [0, 0, 0, 1, 2, 3, 4, 5]
+    assert [first_sent(short[:n], 2, SLIDE, 4096) for n in range(8)] == [0, 0, 0, 1, 2, 3, 4, 5]
+    assert starts(2, 8, size=20) == [0, 0, 0, 2, 2, 4, 4, 6]  # the local model (minimum 0) still drops blocks
+    # Once the latest exchanges grow past the minimum, blocks are dropped again and the start holds.
+    growing = [20] * 10 + [3000] * 10
+    sent = [n - first_sent(growing[:n], 4, CACHE_AWARE, 4096) for n in range(21)]
+    assert sent[4:12] == [4] * 8  # short exchanges (3 latest under 4,096): the whole window every turn
+    assert sent[12:] == [2, 3, 4] * 3  # long ones: 2 of them reach 4,096, so half the window goes
+
+
+def test_a_chat_never_sends_fewer_exchanges_than_the_slide_when_nothing_can_be_cached():
+    for window in range(1, 12):
+        for n in range(40):
+            sizes = [50] * n
+            assert first_sent(sizes, window, CACHE_AWARE, 1024) == first_sent(sizes, window, SLIDE)
 
 
 def test_bad_arguments_are_refused():

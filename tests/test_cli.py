@@ -14,8 +14,9 @@ from tests.conftest import ROOT, TEST_KEY, cli_until, run_cli
 from tests.loopback_api import count_tokens, http_error, reply
 
 # The line after each reply: backend · model | this turn's tokens | the session's tokens and cost.
-TOKEN_LINE = re.compile(r"\[(\S+) · (\S+) \| this turn: ([\d,]+) input \+ ([\d,]+) output tokens"
-                        r" \| session: ([\d,]+) input \+ ([\d,]+) output tokens, (\$\d+\.\d{4}|cost unknown)\]")
+# An output count that is an estimate (a Claude reply cut short) reads "~17 output tokens (estimated)".
+TOKEN_LINE = re.compile(r"\[(\S+) · (\S+) \| this turn: ([\d,]+) input \+ ~?([\d,]+) output tokens(?: \(estimated\))?"
+                        r" \| session: ([\d,]+) input \+ ~?([\d,]+) output tokens, (\$\d+\.\d{4}|cost unknown)\]")
 # What a terminal acts on: C0 controls but newline and tab, DEL, and C1 controls.
 CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -146,6 +147,12 @@ def test_ctrl_c_stops_the_reply_keeps_it_and_the_chat_goes_on(api):
     sent = api.requests[-1]["messages"]
     assert sent[1]["role"] == "assistant" and sent[1]["content"].startswith("p0 p1 p2 p3")
     assert "p299" not in sent[1]["content"]
+    # Claude never sent its count: the words streamed are counted (one token a word on the loopback), marked "~".
+    words = len(sent[1]["content"].split())
+    stopped, after = [line for line in out.splitlines() if line.startswith("[")]
+    assert f"| this turn: {count_tokens(api.requests[0])} input + ~{words} output tokens (estimated) |" in stopped
+    assert TOKEN_LINE.fullmatch(stopped) and TOKEN_LINE.fullmatch(after)
+    assert f" + ~{words + 3} output tokens, " in after  # the session's total holds an estimate
 
 
 def test_invalid_utf8_on_stdin_becomes_replacement_characters_and_every_line_is_sent(api, isolated):
@@ -257,3 +264,59 @@ def test_retry_and_edit_in_the_terminal(api):
     assert [m.text for m in stored.messages] == ["question", "answer to the fix", "next", "later"]
     assert sorted(m.text for m in stored.versions if not m.active) == ["first answer", "questoin"]
     assert [r.turn for r in stored.records] == [1, 2, 3, 4]
+
+
+def test_resume_checks_the_id_before_loading_a_model(isolated):
+    """No key: the local backend, whose model takes seconds to load, is not loaded for a wrong id."""
+    result = run_cli("--resume", "99999", stdin="")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "! conversation 99999 not found: see them with --list\n"  # no "Loading the local model…"
+
+
+def test_resume_shows_what_the_next_request_carries(api, isolated):
+    api.queue(reply("first answer"), reply("second \x1b[2Janswer"), reply("third answer"))
+    first = run_cli("--window", "2", stdin="one\ntwo\nthree\n")
+    assert first.returncode == 0, first.stderr
+    result = run_cli("--resume", stdin="four\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Chatting with anthropic · claude-haiku-4-5, sending the last 2 exchanges, "
+                               "resuming conversation 1 (6 messages).")
+    assert lines[1:7] == [
+        "2 earlier messages are stored but not sent.",
+        "The next request carries:",
+        "  you> two",
+        "  reply> second [2Janswer",  # stripped of control characters like everything printed
+        "  you> three",
+        "  reply> third answer",
+    ]
+    assert [m["content"] for m in api.requests[-1]["messages"]] == ["two", "second \x1b[2Janswer", "three",
+                                                                    "third answer", "four"]
+
+
+def test_resume_goes_on_with_the_conversations_model_and_flags_win(api, isolated):
+    assert run_cli("--model", "claude-sonnet-4-6", stdin="hello\n").returncode == 0
+    resumed = run_cli("--resume", "1", stdin="again\n")
+    assert resumed.returncode == 0 and resumed.stderr == ""
+    assert resumed.stdout.startswith("Chatting with anthropic · claude-sonnet-4-6")
+    assert [body["model"] for body in api.requests] == ["claude-sonnet-4-6", "claude-sonnet-4-6"]
+    chosen = run_cli("--resume", "1", "--model", "claude-haiku-4-5", "--window", "1", stdin="third\n")
+    assert chosen.stdout.startswith("Chatting with anthropic · claude-haiku-4-5, sending the last 1 exchange")
+    assert api.requests[-1]["model"] == "claude-haiku-4-5"
+    assert store(isolated).load(1).info.window == 1
+
+
+def test_resuming_a_claude_conversation_without_a_key_says_so_in_one_line(api, isolated):
+    assert run_cli(stdin="hello\n").returncode == 0
+    result = run_cli("--resume", "--max-tokens", "4", stdin="and now?\n", env_extra={"ANTHROPIC_API_KEY": ""})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "! Conversation 1 was with Claude (claude-haiku-4-5), but no ANTHROPIC_API_KEY is set, so it continues "
+        "on the local model: set the key to go on with Claude.",
+        "! Loading the local model…",
+    ]
+    assert "Chatting with local · SmolLM2-135M-Instruct" in result.stdout
+    assert len(api.requests) == 1  # the new message went to the local model
+    stored = store(isolated).load(1)
+    assert [r.backend for r in stored.records] == ["anthropic", "local"]
+    assert [m.text for m in stored.messages][:3] == ["hello", "echo: hello", "and now?"]

@@ -86,3 +86,16 @@ def test_missing_and_broken_model_files(tmp_path):
     broken.write_bytes(b"not a gguf file")
     with pytest.raises(errors.ModelFileError, match="could not be loaded .* is it a valid GGUF file"):
         LocalModel.load(str(broken))
+
+
+def test_a_stopped_local_reply_counts_the_tokens_it_produced(local_model):
+    backend = LocalBackend(local_model)
+    reply = Reply(backend.name, backend.model)
+    stream = backend.stream("", [Message("user", "Count from one to fifty, in words.")], 200, reply)
+    chunks = [next(stream) for _ in range(17)]
+    stream.close()  # a stop
+    assert not reply.complete and reply.text == "".join(chunks)
+    produced = len(local_model.llama.tokenize(reply.text.encode("utf-8"), add_bos=False))
+    assert reply.usage.output_tokens == produced and abs(produced - 17) <= 3  # about one token a chunk, never "1"
+    assert local_model.lock.acquire(blocking=False)  # the stop let go of the model
+    local_model.lock.release()

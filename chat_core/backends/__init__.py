@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..conversation import COMPLETE
+from ..usage import TurnRecord
 from .base import Backend, Reply
 
 
@@ -20,6 +22,13 @@ def make_backend(backend: str, model: str, *, client=None, load_local: Callable 
     return LocalBackend(name=resolve_model_path(model)[0], load=lambda: load(model))
 
 
+def output_estimated(record: TurnRecord) -> bool:
+    """True when a turn's output token count is an estimate: a Claude reply that did not
+    finish (stopped, cut, broken off) never got Claude's own count, so its text was counted
+    (`AnthropicBackend.estimate_output_tokens`). The local model's counts are its own."""
+    return record.backend == "anthropic" and record.status != COMPLETE and record.usage.output_tokens > 0
+
+
 def truncation_note(backend: str, max_tokens: int) -> str:
     """What to say, and advise, when a reply stopped at the token limit."""
     if backend == "local":
@@ -29,4 +38,4 @@ def truncation_note(backend: str, max_tokens: int) -> str:
             "limit (CHAT_MAX_TOKENS, or --max-tokens in the terminal).")
 
 
-__all__ = ["Backend", "Reply", "make_backend", "truncation_note"]
+__all__ = ["Backend", "Reply", "make_backend", "output_estimated", "truncation_note"]

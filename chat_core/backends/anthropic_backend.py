@@ -11,11 +11,14 @@ import httpx2
 from .. import errors
 from ..conversation import Message
 from ..usage import Usage
+from ..window import estimate_tokens
 from .base import Backend, Notify, Reply
 from .claude_env import DEFAULT_MODEL, has_credential, prompt_cache_default  # noqa: F401 (re-exported)
 
 # Automatic prompt caching: the API puts the breakpoint on the last cacheable block.
 CACHE_CONTROL = {"type": "ephemeral"}
+# Counting a stopped reply's tokens must not hold up the stop: one quick try, else a local estimate.
+COUNT_TIMEOUT_S = 3.0
 
 
 def make_client() -> anthropic.Anthropic:
@@ -35,6 +38,7 @@ class AnthropicBackend(Backend):
         super().__init__(model or DEFAULT_MODEL)
         self.client = client if client is not None else make_client()
         self.prompt_cache = prompt_cache_default(os.environ) if prompt_cache is None else prompt_cache
+        self._message_overhead: int | None = None  # what any message costs, by count_tokens
 
     def _has_credential(self) -> bool:
         client = self.client
@@ -76,8 +80,28 @@ class AnthropicBackend(Backend):
         except (anthropic.APIError, httpx2.HTTPError) as exc:
             raise translate(exc, self.model, self.client) from None
         finally:
-            if stream is not None and not reply.complete:
-                _take_usage(reply, stream)
+            if stream is not None and not reply.complete and _take_usage(reply, stream):
+                reply.usage.output_tokens = self.estimate_output_tokens(reply.text)
+
+    def estimate_output_tokens(self, text: str) -> int:
+        """The tokens `text` takes, for a reply cut before Claude sent its count: Claude's own
+        count of it (`messages.count_tokens`, free) less the fixed cost of a message, or,
+        when that cannot be had quickly, about 4 characters a token. An estimate either way
+        (see `chat_core.backends.output_estimated`)."""
+        if not text.strip():
+            return 0
+        client = self.client.with_options(timeout=COUNT_TIMEOUT_S, max_retries=0)
+        try:
+            if self._message_overhead is None:
+                # A one-character message: its count less one token is what any message costs.
+                self._message_overhead = _count(client, self.model, ".") - 1
+            return max(1, _count(client, self.model, text) - self._message_overhead)
+        except (anthropic.APIError, httpx2.HTTPError):
+            return estimate_tokens(text)
+
+
+def _count(client: anthropic.Anthropic, model: str, text: str) -> int:
+    return client.messages.count_tokens(model=model, messages=[{"role": "user", "content": text}]).input_tokens
 
 
 def _usage(usage) -> Usage:
@@ -89,13 +113,17 @@ def _usage(usage) -> Usage:
     )
 
 
-def _take_usage(reply: Reply, stream) -> None:
-    """Copy what the stream has counted so far, so a broken or stopped reply still counts."""
+def _take_usage(reply: Reply, stream) -> bool:
+    """Copy what the stream has counted so far, so a broken or stopped reply still counts.
+    True when the output count is missing: message_delta, which carries it, never came
+    (message_start's placeholder says 1 however much was written)."""
     # The public `current_message_snapshot` asserts that message_start arrived; this one does not.
     snapshot = stream._current_snapshot_or_none()
-    if snapshot is not None:
-        reply.usage = _usage(snapshot.usage)
-        reply.model = snapshot.model or reply.model
+    if snapshot is None:
+        return bool(reply.text)
+    reply.usage = _usage(snapshot.usage)
+    reply.model = snapshot.model or reply.model
+    return snapshot.stop_reason is None
 
 
 _STATUS_WORDS = {

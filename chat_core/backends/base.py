@@ -4,15 +4,19 @@
 `Reply` in place, so whoever holds the reply sees the partial text, usage and
 timings even when the stream is stopped or fails half-way. Provider errors
 come out as `chat_core.errors.ChatError` subclasses, never as provider types.
+Every chunk is made encodable on its way in (`chat_core.text_in`): a lone
+surrogate becomes U+FFFD, so the reply can be stored and printed whole.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Callable, Iterator, Sequence
 
 from ..conversation import Message
+from ..text_in import ChunkCleaner
 from ..usage import Usage
 
 Notify = Callable[[str], None]
@@ -69,8 +73,11 @@ class Backend:
                 notify(text)
 
         started = time.perf_counter()
+        cleaner = ChunkCleaner()  # a lone surrogate from the provider would make the reply unstorable
+        chunks = self._chunks(system, messages, max_tokens, reply, note)
         try:
-            for chunk in self._chunks(system, messages, max_tokens, reply, note):
+            for raw in chain(chunks, [None]):  # None: the end, where a held-back character is let go
+                chunk = cleaner.flush() if raw is None else cleaner.feed(raw)
                 if not chunk:
                     continue
                 if reply.ttft_s is None:
@@ -78,6 +85,8 @@ class Backend:
                 reply.text += chunk
                 yield chunk
         finally:
+            chunks.close()  # a stop: the backend records what it can (usage so far) before this returns
+            reply.text += cleaner.flush()  # after a stop or a failure, nothing is held back
             reply.total_s = time.perf_counter() - started
 
     def _chunks(

@@ -96,6 +96,10 @@ class LocalModel:
             for _ in completion:
                 pass
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes by the model's tokenizer (no BOS, no template)."""
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
+
     def count_prompt_tokens(self, system: str, messages: Sequence[Message]) -> int:
         """Tokens the chat prompt takes, by the model's own tokenizer and template."""
         chat = _chat_messages(system, messages)
@@ -199,8 +203,7 @@ class LocalBackend(Backend):
                 for chunk in completion:
                     choice = chunk["choices"][0]
                     text = choice["delta"].get("content")
-                    if text is not None:
-                        reply.usage.output_tokens += 1  # one streamed chunk per generated token
+                    if text:
                         yield text
                     if choice.get("finish_reason"):
                         reply.stop_reason = _STOP_REASONS.get(choice["finish_reason"], choice["finish_reason"])
@@ -210,4 +213,6 @@ class LocalBackend(Backend):
         finally:
             if completion is not None:
                 completion.close()
+            # Finished, stopped or broken off: what was produced, by the model's own tokenizer.
+            reply.usage.output_tokens = local.count_tokens(reply.text)
             local.lock.release()
