@@ -48,15 +48,16 @@ def show_counters() -> None:
     st.metric("Cost", format_cost(total.cost_usd), help="Of this conversation. Unknown when a model has no known price.")
 
 
-def picker_label(title: str, created_at: float) -> str:
-    """A conversation in the picker: its title, cut to fit the sidebar, then its date and time, always whole."""
+def picker_label(conversation_id: int, title: str, created_at: float) -> str:
+    """A conversation in the picker: its title, cut to fit the sidebar, then its date, time and
+    `#id`, always whole. The id keeps labels apart: the browser sends a choice back by its label."""
     short = title if len(title) <= PICKER_TITLE else title[:PICKER_TITLE - 1].rstrip() + "…"
-    return f"{short} · {dt.datetime.fromtimestamp(created_at):%b %d %H:%M}"
+    return f"{short} · {dt.datetime.fromtimestamp(created_at):%b %d %H:%M} · #{conversation_id}"
 
 
 def conversation_picker() -> None:
     conversations = db.list_conversations(chat.owner)
-    labels = {c.id: picker_label(c.title, c.created_at) for c in conversations}
+    labels = {c.id: picker_label(c.id, c.title, c.created_at) for c in conversations}
     ids = list(labels)
     # Options are ids (labels may repeat); a changed list is a new widget, so the
     # browser never sends back a choice the server no longer offers.
