@@ -16,13 +16,14 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from .conversation import ASSISTANT, Message, active_thread
+from .conversation import ASSISTANT, CUT_OFF, STREAMING, Message, active_thread
 from .errors import StorageError
 from .usage import TurnRecord
 
@@ -131,7 +132,46 @@ MIGRATIONS: list[tuple[int, list[str | dict[str, list[str]]]]] = [
         "ALTER TABLE messages ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE messages ADD COLUMN edit_of INTEGER",
     ]),
+    # A reply is stored from its first chunk (status 'streaming'): the process writing it
+    # (host:pid) and when it last did, so any reader can tell a live reply from a dead one.
+    (7, [
+        "ALTER TABLE messages ADD COLUMN writer TEXT",
+        "ALTER TABLE messages ADD COLUMN heartbeat {float}",
+    ]),
 ]
+
+# A streaming reply whose writer is silent this long is cut off (its process died). On
+# the writer's own host a dead process is seen at once.
+STALE_AFTER = 15.0
+CUT_OFF_NOTE = ("The app stopped while writing this reply (a restart or a crash); what it had written is kept. "
+                "Regenerate for a whole reply.")
+
+
+def writer_id() -> str:
+    """This process, as a streaming reply's writer: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+# (database, message id) of the streaming replies this process is writing.
+_WRITING: set[tuple[str, int]] = set()
+
+
+def writer_gone(writer: str | None, heartbeat: float | None, now: float) -> bool:
+    """True when the process writing a streaming reply is gone: silent too long, or dead on this host."""
+    if heartbeat is None or now - heartbeat > STALE_AFTER:
+        return True
+    host, _, pid = (writer or "").rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _process_alive(int(pid))
 
 _DIALECT_TYPES = {
     "sqlite": {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "float": "REAL"},
@@ -368,45 +408,89 @@ class Store:
         return conversation_id, message_id
 
     @_guarded
-    def add_reply(self, conversation_id: int, message: Message, record: TurnRecord) -> tuple[int, int]:
+    def start_reply(self, conversation_id: int, message: Message) -> int:
+        """Store a reply as its request goes out: status streaming, written by this process, and
+        the version shown (the question's other replies become inactive). Returns its id."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE messages SET active = 0 WHERE reply_to = :asked AND role = 'assistant'"),
+                         {"asked": message.reply_to})
+            message_id = self._insert(conn, conversation_id, Message(ASSISTANT, message.text, STREAMING,
+                                                                     reply_to=message.reply_to), now, writer=writer_id())
+        _WRITING.add((self.url, message_id))
+        return message_id
+
+    def _gone(self, message_id: int, writer: str | None, heartbeat: float | None, now: float) -> bool:
+        """A streaming reply nobody writes any more: this process's own ones once their job let go."""
+        if writer == writer_id():
+            return (self.url, message_id) not in _WRITING
+        return writer_gone(writer, heartbeat, now)
+
+    @_guarded
+    def save_text(self, message_id: int, text: str) -> None:
+        """The growing text of a streaming reply (and a sign its writer lives)."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE messages SET text = :text, heartbeat = :now WHERE id = :id AND status = :streaming"),
+                         {"text": text, "now": time.time(), "id": message_id, "streaming": STREAMING})
+
+    @_guarded
+    def add_reply(self, conversation_id: int, message: Message, record: TurnRecord,
+                  message_id: int | None = None) -> tuple[int, int]:
         """Save a reply and its usage record together; returns (message id, turn number).
+        With `message_id` (from `start_reply`) that row is finalized: text, status, error.
 
         The turn number is the conversation's next one, taken inside the
         transaction while it holds the conversation's row (PostgreSQL; SQLite
-        writes one at a time); a writer that still collides retries."""
+        writes one at a time); a writer that still collides retries. Either way
+        this process is done with the row: if it cannot be finalized, it reads as cut off."""
+        try:
+            return self._add_reply(conversation_id, message, record, message_id)
+        finally:
+            _WRITING.discard((self.url, message_id))
+
+    def _add_reply(self, conversation_id: int, message: Message, record: TurnRecord,
+                   message_id: int | None) -> tuple[int, int]:
         for attempt in itertools.count():
             try:
                 with self.engine.begin() as conn:
                     if self.engine.dialect.name == "postgresql":
                         conn.execute(sa.text("SELECT id FROM conversations WHERE id = :cid FOR UPDATE"),
                                      {"cid": conversation_id})
-                    message_id = self._insert(conn, conversation_id, message, time.time())
-                    # The newest reply to a question is the one shown and sent; earlier ones stay as versions.
-                    conn.execute(sa.text("UPDATE messages SET active = 0 WHERE reply_to = :asked AND id <> :id"),
-                                 {"asked": message.reply_to, "id": message_id})
+                    if message_id is None:
+                        reply_id = self._insert(conn, conversation_id, message, time.time())
+                        # The newest reply to a question is the one shown and sent; earlier ones stay as versions.
+                        conn.execute(sa.text("UPDATE messages SET active = 0 WHERE reply_to = :asked AND id <> :id"),
+                                     {"asked": message.reply_to, "id": reply_id})
+                    else:
+                        reply_id = message_id
+                        conn.execute(sa.text("UPDATE messages SET text = :text, status = :status, error = :error, "
+                                             "heartbeat = :now WHERE id = :id"),
+                                     {"text": message.text, "status": message.status, "error": message.error,
+                                      "now": time.time(), "id": message_id})
                     turn = conn.execute(sa.text("SELECT COALESCE(MAX(turn), 0) + 1 FROM turns WHERE conversation_id = :cid"),
                                         {"cid": conversation_id}).scalar_one()
-                    row = {**record.as_row(), "turn": turn, "message_id": message_id}
+                    row = {**record.as_row(), "turn": turn, "message_id": reply_id}
                     conn.execute(
                         sa.text("INSERT INTO turns (conversation_id, " + ", ".join(row) + ") "
                                 "VALUES (:conversation_id, " + ", ".join(f":{name}" for name in row) + ")"),
                         {"conversation_id": conversation_id, **row},
                     )
-                return message_id, turn
+                return reply_id, turn
             except sa.exc.IntegrityError:
                 if attempt >= 4:
                     raise
 
     @staticmethod
-    def _insert(conn, conversation_id: int, message: Message, now: float) -> int:
+    def _insert(conn, conversation_id: int, message: Message, now: float, writer: str | None = None) -> int:
         return conn.execute(
             sa.text(
-                "INSERT INTO messages (conversation_id, role, text, status, error, reply_to, edit_of, created_at) "
-                "VALUES (:cid, :role, :text, :status, :error, :reply_to, :edit_of, :now) RETURNING id"
+                "INSERT INTO messages (conversation_id, role, text, status, error, reply_to, edit_of, created_at, "
+                "writer, heartbeat) "
+                "VALUES (:cid, :role, :text, :status, :error, :reply_to, :edit_of, :now, :writer, :heartbeat) RETURNING id"
             ),
             {"cid": conversation_id, "role": message.role, "text": message.text, "status": message.status,
              "error": message.error, "reply_to": message.reply_to if message.role == ASSISTANT else None,
-             "edit_of": message.edit_of, "now": now},
+             "edit_of": message.edit_of, "now": now, "writer": writer, "heartbeat": now if writer else None},
         ).scalar_one()
 
     @_guarded
@@ -426,22 +510,56 @@ class Store:
             ).first()
             if info is None:
                 return None
-            messages = [
-                Message(role, text, status, error, id=message_id, reply_to=reply_to, edit_of=edit_of,
-                        active=bool(active))
-                for message_id, role, text, status, error, reply_to, edit_of, active in conn.execute(
-                    sa.text("SELECT id, role, text, status, error, reply_to, edit_of, active FROM messages "
-                            "WHERE conversation_id = :id ORDER BY id"),
-                    {"id": conversation_id},
-                )
-            ]
+            rows = conn.execute(
+                sa.text("SELECT id, role, text, status, error, reply_to, edit_of, active, writer, heartbeat "
+                        "FROM messages WHERE conversation_id = :id ORDER BY id"),
+                {"id": conversation_id},
+            ).all()
             records = [
                 TurnRecord.from_row(row._mapping)
                 for row in conn.execute(
                     sa.text("SELECT * FROM turns WHERE conversation_id = :id ORDER BY turn"), {"id": conversation_id}
                 )
             ]
+        now, cut_off = time.time(), []
+        messages = []
+        for message_id, role, text, status, error, reply_to, edit_of, active, writer, heartbeat in rows:
+            if status == STREAMING and self._gone(message_id, writer, heartbeat, now):
+                status, error = CUT_OFF, CUT_OFF_NOTE
+                cut_off.append(message_id)
+            messages.append(Message(role, text, status, error, id=message_id, reply_to=reply_to, edit_of=edit_of,
+                                    active=bool(active)))
+        self._settle_cut_off(cut_off)
         return StoredConversation(ConversationInfo(*info), active_thread(messages), records, messages)
+
+    def _settle_cut_off(self, message_ids: list[int]) -> None:
+        """Store as cut off the streaming replies whose writer is gone. A store that refuses
+        the write (read-only) still shows them cut off; the next opener tries again."""
+        if not message_ids:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.text("UPDATE messages SET status = :cut_off, error = :note "
+                                     "WHERE id IN :ids AND status = :streaming").bindparams(
+                                         sa.bindparam("ids", expanding=True)),
+                             {"cut_off": CUT_OFF, "note": CUT_OFF_NOTE, "ids": message_ids, "streaming": STREAMING})
+        except sa.exc.SQLAlchemyError:
+            return
+
+    @_guarded
+    def reply_state(self, message_id: int) -> tuple[str, str] | None:
+        """(text, status) of a stored reply, for a view following one that another process writes;
+        a streaming reply whose writer is gone reads as cut off. None when there is no such reply."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT text, status, writer, heartbeat FROM messages WHERE id = :id"),
+                               {"id": message_id}).first()
+        if row is None:
+            return None
+        text, status, writer, heartbeat = row
+        if status == STREAMING and self._gone(message_id, writer, heartbeat, time.time()):
+            self._settle_cut_off([message_id])
+            status = CUT_OFF
+        return text, status
 
     @_guarded
     def choose_version(self, conversation_id: int, message_id: int, owner: str = LOCAL_OWNER) -> None:
