@@ -2,8 +2,10 @@
 (WAL, so several tabs write safely), any SQLAlchemy URL (PostgreSQL) instead.
 
 Each write commits at once: a user message is saved before its request goes
-out, a reply (with its usage record) when it ends, so a killed process loses at
-most the reply it was writing. Each reply names the message it answers, and
+out, a reply's row as the request goes out (status streaming), its text as it
+grows, and its status with its usage record when it ends, so a killed process
+loses at most the last half second of the reply it was writing; a streaming row
+whose writer is gone reads as cut off. Each reply names the message it answers, and
 turn numbers are handed out by the database, so two tabs writing to one
 conversation never mix up their exchanges. Every conversation has an owner; a
 caller sees only its owner's conversations. The schema is built by numbered,
@@ -16,7 +18,6 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 
 from .conversation import ASSISTANT, CUT_OFF, STREAMING, Message, active_thread
 from .errors import StorageError
+from .liveness import CUT_OFF_NOTE, done_writing, gone, started_writing, writer_id
 from .usage import TurnRecord
 
 DEFAULT_TITLE = "New chat"
@@ -139,39 +141,6 @@ MIGRATIONS: list[tuple[int, list[str | dict[str, list[str]]]]] = [
         "ALTER TABLE messages ADD COLUMN heartbeat {float}",
     ]),
 ]
-
-# A streaming reply whose writer is silent this long is cut off (its process died). On
-# the writer's own host a dead process is seen at once.
-STALE_AFTER = 15.0
-CUT_OFF_NOTE = ("The app stopped while writing this reply (a restart or a crash); what it had written is kept. "
-                "Regenerate for a whole reply.")
-
-
-def writer_id() -> str:
-    """This process, as a streaming reply's writer: host and process id."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
-# (database, message id) of the streaming replies this process is writing.
-_WRITING: set[tuple[str, int]] = set()
-
-
-def writer_gone(writer: str | None, heartbeat: float | None, now: float) -> bool:
-    """True when the process writing a streaming reply is gone: silent too long, or dead on this host."""
-    if heartbeat is None or now - heartbeat > STALE_AFTER:
-        return True
-    host, _, pid = (writer or "").rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not _process_alive(int(pid))
 
 _DIALECT_TYPES = {
     "sqlite": {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "float": "REAL"},
@@ -417,14 +386,8 @@ class Store:
                          {"asked": message.reply_to})
             message_id = self._insert(conn, conversation_id, Message(ASSISTANT, message.text, STREAMING,
                                                                      reply_to=message.reply_to), now, writer=writer_id())
-        _WRITING.add((self.url, message_id))
+        started_writing(self.url, message_id)
         return message_id
-
-    def _gone(self, message_id: int, writer: str | None, heartbeat: float | None, now: float) -> bool:
-        """A streaming reply nobody writes any more: this process's own ones once their job let go."""
-        if writer == writer_id():
-            return (self.url, message_id) not in _WRITING
-        return writer_gone(writer, heartbeat, now)
 
     @_guarded
     def save_text(self, message_id: int, text: str) -> None:
@@ -446,7 +409,7 @@ class Store:
         try:
             return self._add_reply(conversation_id, message, record, message_id)
         finally:
-            _WRITING.discard((self.url, message_id))
+            done_writing(self.url, message_id)
 
     def _add_reply(self, conversation_id: int, message: Message, record: TurnRecord,
                    message_id: int | None) -> tuple[int, int]:
@@ -524,7 +487,7 @@ class Store:
         now, cut_off = time.time(), []
         messages = []
         for message_id, role, text, status, error, reply_to, edit_of, active, writer, heartbeat in rows:
-            if status == STREAMING and self._gone(message_id, writer, heartbeat, now):
+            if status == STREAMING and gone(self.url, message_id, writer, heartbeat, now):
                 status, error = CUT_OFF, CUT_OFF_NOTE
                 cut_off.append(message_id)
             messages.append(Message(role, text, status, error, id=message_id, reply_to=reply_to, edit_of=edit_of,
@@ -556,7 +519,7 @@ class Store:
         if row is None:
             return None
         text, status, writer, heartbeat = row
-        if status == STREAMING and self._gone(message_id, writer, heartbeat, time.time()):
+        if status == STREAMING and gone(self.url, message_id, writer, heartbeat, time.time()):
             self._settle_cut_off([message_id])
             status = CUT_OFF
         return text, status

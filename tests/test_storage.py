@@ -12,7 +12,8 @@ from chat_core import ChatSession, settings_from_env
 from chat_core.backends import make_backend
 from chat_core.conversation import COMPLETE, CUT_OFF, FAILED, STOPPED, STREAMING, Message
 from chat_core.errors import StorageError
-from chat_core.storage import CUT_OFF_NOTE, MIGRATIONS, Store
+from chat_core.liveness import CUT_OFF_NOTE
+from chat_core.storage import MIGRATIONS, Store
 from chat_core.usage import TurnRecord, Usage
 from tests.conftest import ROOT, TEST_KEY, cli_until
 from tests.loopback_api import http_error, reply
@@ -319,3 +320,35 @@ def test_processes_that_start_together_migrate_a_new_database_once(tmp_path):
                               stderr=subprocess.PIPE, text=True) for _ in range(6)]
     results = [proc.communicate(timeout=120) for proc in procs]
     assert [out.strip() for out, _ in results] == [str(MIGRATIONS[-1][0])] * 6, [err for _, err in results]
+
+
+def test_a_streaming_reply_reads_as_cut_off_once_its_writer_is_gone_and_is_fixed_in_the_store(db_url):
+    import socket
+
+    import sqlalchemy as sa
+
+    from chat_core.liveness import STALE_AFTER
+
+    store = Store(db_url)
+    cid, asked = store.add_user_message(None, Message("user", "q"), new=dict(system="s", window=0, backend="local",
+                                                                              model="m"))
+    rows = [store.start_reply(cid, Message("assistant", "", reply_to=asked)) for _ in range(4)]
+    for row in rows:
+        store.save_text(row, f"partial {row}")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    now = time.time()
+    writers = {rows[0]: (f"{socket.gethostname()}:{dead.stdout.strip()}", now),  # its process died
+               rows[1]: ("another-server:1", now),  # alive elsewhere, heard from just now
+               rows[2]: ("another-server:1", now - STALE_AFTER - 1)}  # silent too long
+    with store.engine.begin() as conn:  # rows[3] stays this process's own, still being written
+        for row, (writer, heartbeat) in writers.items():
+            conn.execute(sa.text("UPDATE messages SET writer = :w, heartbeat = :h WHERE id = :id"),
+                         {"w": writer, "h": heartbeat, "id": row})
+    loaded = {m.id: m for m in store.load(cid).versions}
+    assert [loaded[row].status for row in rows] == [CUT_OFF, STREAMING, CUT_OFF, STREAMING]
+    assert loaded[rows[0]].text == f"partial {rows[0]}" and loaded[rows[0]].error == CUT_OFF_NOTE
+    with store.engine.connect() as conn:
+        assert [conn.execute(sa.text("SELECT status FROM messages WHERE id = :id"), {"id": row}).scalar()
+                for row in rows] == [CUT_OFF, STREAMING, CUT_OFF, STREAMING]
+    assert store.reply_state(rows[1]) == (f"partial {rows[1]}", STREAMING)
+    assert store.reply_state(rows[2]) == (f"partial {rows[2]}", CUT_OFF)
