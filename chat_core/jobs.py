@@ -49,6 +49,7 @@ class ReplyJob:
                  on_finish: Callable[["ReplyJob"], None] | None = None):
         self.reply = reply  # filled in place by the backend: text, usage, timings
         self.question = question
+        self.message_id: int | None = None  # the reply's row in the store, once there is one
         self.status = STREAMING
         self.error: errors.ChatError | None = None
         self.result = None  # what on_finish left: the stored message and record, for the session
@@ -155,7 +156,8 @@ class ReplyJob:
             else:
                 status = COMPLETE
         except errors.ChatError as exc:
-            status, error = FAILED, exc
+            if not self._cancelled:  # a backend that broke off because of the stop was stopped
+                status, error = FAILED, exc
         except Exception as exc:  # noqa: BLE001 - a worker must end its job, whatever broke
             log.exception("reply job failed")
             status, error = FAILED, errors.ChatError(

@@ -18,7 +18,7 @@ from . import errors
 from .backends.base import Backend, Notify, Reply
 from .backends.local import LocalBackend
 from .config import Settings
-from .conversation import ASSISTANT, COMPLETE, STOPPED, USER, Conversation, Message, build_request, versions
+from .conversation import ASSISTANT, COMPLETE, STOPPED, STREAMING, USER, Conversation, Message, build_request, versions
 from .jobs import JOBS, ReplyJob, Ticket, busy_error
 from .storage import LOCAL_OWNER, title_from
 from .usage import Totals, TurnRecord, cost, min_cacheable_tokens, price_for, totals
@@ -186,6 +186,8 @@ class ChatSession:
         StorageError when the message cannot be saved (nothing is sent then).
         """
         text = self._checked(text)
+        if self.store is None:  # nothing to build a waiting message's request from later
+            self._not_busy()
         return self._ask(self.messages, Message(USER, text), notify, detach, queue=True)
 
     def edit_last(self, text: str, notify: Notify | None = None, *, detach: bool = False) -> Iterator[str]:
@@ -297,28 +299,30 @@ class ChatSession:
         backend, settings, window_args = self.backend, self.settings, self.window_args
 
         def start(waited: bool) -> ReplyJob:
-            if waited and store is not None and cid is not None:  # what it follows is in the store now
+            moved = waited or any(m.status == STREAMING for m in plan.history)  # a reply ended meanwhile
+            if moved and store is not None and cid is not None:  # what it follows is in the store now
                 plan.history = _stored_history(store, cid, owner, plan.user)
             request = build_request(plan.history, plan.user.text, *window_args)
-            reply = plan.reply = Reply(backend.name, backend.model)
+            reply = Reply(backend.name, backend.model)
 
             def begin() -> None:
                 if store is not None and plan.user.id is not None:
                     try:
-                        plan.message_id = store.start_reply(cid, Message(ASSISTANT, "", reply_to=plan.user.id))
+                        job.message_id = store.start_reply(cid, Message(ASSISTANT, "", reply_to=plan.user.id))
                     except errors.StorageError:
-                        plan.message_id = None  # stored when it ends instead, if the store takes it then
+                        return  # no row yet: it is stored when it ends instead, if the store takes it then
 
             def save(text: str) -> None:
-                if plan.message_id is not None:
+                if job.message_id is not None:
                     try:
-                        store.save_text(plan.message_id, text)
+                        store.save_text(job.message_id, text)
                     except errors.StorageError:
                         return  # the next save, or the end, tries again
 
-            return ReplyJob(lambda note: backend.stream(settings.system, request, settings.max_tokens, reply, note),
-                            reply, plan.user, on_start=begin, on_save=save,
-                            on_finish=lambda job: self._finish(plan, request, job, store, cid, owner))
+            job = ReplyJob(lambda note: backend.stream(settings.system, request, settings.max_tokens, reply, note),
+                           reply, plan.user, on_start=begin, on_save=save,
+                           on_finish=lambda ended: self._finish(plan, request, ended, store, cid, owner))
+            return job
 
         return JOBS.submit(self._job_key(), start, plan.user, queue=queue)
 
@@ -352,7 +356,7 @@ class ChatSession:
         plan.takes_place = plan.replaced is None or job.status == COMPLETE or (job.status == STOPPED and bool(reply.text))
         if store is not None and user.id is not None:
             try:
-                message.id, record.turn = store.add_reply(cid, message, record, plan.message_id)
+                message.id, record.turn = store.add_reply(cid, message, record, job.message_id)
                 record.message_id = message.id
                 if not plan.takes_place and plan.replaced.id is not None:
                     store.choose_version(cid, plan.replaced.id, owner)
@@ -409,8 +413,6 @@ class _Plan:
     history: list[Message]
     before: list[Message]  # the thread as it was, to show again if an edit's reply fails (not stored)
     replaced: Message | None = None  # the version it is to take the place of (a regenerate, an edit)
-    reply: Reply | None = None
-    message_id: int | None = None  # its row in the store, from the moment the request went out
     takes_place: bool = True
     result: tuple[Message, TurnRecord] | None = None
     settled: bool = False

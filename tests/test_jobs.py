@@ -159,6 +159,7 @@ def test_the_reply_is_stored_as_it_goes_out_and_its_text_grows_while_it_streams(
         assert time.time() < deadline, "the reply's row never appeared"
         time.sleep(0.02)
     assert row.status == STREAMING and WORDS.startswith(row.text)
+    assert chat.live_job().message_id == row.id  # a view knows which stored row the live reply is
     pieces, times = [], []
     for piece in follow_stored(other_server, row.id):  # follows the stored text while it grows
         pieces.append(piece)
