@@ -386,7 +386,7 @@ class Store:
                          {"asked": message.reply_to})
             message_id = self._insert(conn, conversation_id, Message(ASSISTANT, message.text, STREAMING,
                                                                      reply_to=message.reply_to), now, writer=writer_id())
-        started_writing(self.url, message_id)
+            started_writing(self.url, message_id)  # before anyone can see the row
         return message_id
 
     @_guarded
@@ -484,30 +484,39 @@ class Store:
                     sa.text("SELECT * FROM turns WHERE conversation_id = :id ORDER BY turn"), {"id": conversation_id}
                 )
             ]
-        now, cut_off = time.time(), []
+        now = time.time()
+        ended = self._cut_off([message_id for message_id, _, _, status, *_, writer, heartbeat in rows
+                               if status == STREAMING and gone(self.url, message_id, writer, heartbeat, now)])
         messages = []
-        for message_id, role, text, status, error, reply_to, edit_of, active, writer, heartbeat in rows:
-            if status == STREAMING and gone(self.url, message_id, writer, heartbeat, now):
-                status, error = CUT_OFF, CUT_OFF_NOTE
-                cut_off.append(message_id)
+        for message_id, role, text, status, error, reply_to, edit_of, active, _writer, _heartbeat in rows:
+            text, status, error = ended.get(message_id, (text, status, error))
             messages.append(Message(role, text, status, error, id=message_id, reply_to=reply_to, edit_of=edit_of,
                                     active=bool(active)))
-        self._settle_cut_off(cut_off)
         return StoredConversation(ConversationInfo(*info), active_thread(messages), records, messages)
 
-    def _settle_cut_off(self, message_ids: list[int]) -> None:
-        """Store as cut off the streaming replies whose writer is gone. A store that refuses
-        the write (read-only) still shows them cut off; the next opener tries again."""
+    def _cut_off(self, message_ids: list[int]) -> dict[int, tuple[str, str, str | None]]:
+        """Store as cut off the streaming replies whose writer is gone; {id: (text, status, error)} as
+        they are now. Read again first: a reply that ended between the read and the check is not cut
+        off. A store that refuses the write (read-only) still shows them cut off; the next opener retries."""
         if not message_ids:
-            return
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(sa.text("UPDATE messages SET status = :cut_off, error = :note "
-                                     "WHERE id IN :ids AND status = :streaming").bindparams(
-                                         sa.bindparam("ids", expanding=True)),
-                             {"cut_off": CUT_OFF, "note": CUT_OFF_NOTE, "ids": message_ids, "streaming": STREAMING})
-        except sa.exc.SQLAlchemyError:
-            return
+            return {}
+        ids = sa.bindparam("ids", expanding=True)
+        with self.engine.connect() as conn:
+            now = {message_id: (text, status, error) for message_id, text, status, error in conn.execute(
+                sa.text("SELECT id, text, status, error FROM messages WHERE id IN :ids").bindparams(ids),
+                {"ids": message_ids})}
+        dead = [message_id for message_id, (_, status, _) in now.items() if status == STREAMING]
+        for message_id in dead:
+            now[message_id] = (now[message_id][0], CUT_OFF, CUT_OFF_NOTE)
+        if dead:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(sa.text("UPDATE messages SET status = :cut_off, error = :note "
+                                         "WHERE id IN :ids AND status = :streaming").bindparams(ids),
+                                 {"cut_off": CUT_OFF, "note": CUT_OFF_NOTE, "ids": dead, "streaming": STREAMING})
+            except sa.exc.SQLAlchemyError:
+                pass  # shown cut off all the same
+        return now
 
     @_guarded
     def reply_state(self, message_id: int) -> tuple[str, str] | None:
@@ -520,8 +529,7 @@ class Store:
             return None
         text, status, writer, heartbeat = row
         if status == STREAMING and gone(self.url, message_id, writer, heartbeat, time.time()):
-            self._settle_cut_off([message_id])
-            status = CUT_OFF
+            text, status, _ = self._cut_off([message_id]).get(message_id, (text, status, None))
         return text, status
 
     @_guarded
