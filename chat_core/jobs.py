@@ -57,6 +57,7 @@ class ReplyJob:
         self._chunks: list[str] = []
         self._notices: list[str] = []
         self._done = False
+        self._ending = False  # its end is being announced
         self._cancelled = False
         self._cond = threading.Condition()
         self._ended = threading.Event()  # the saver's stop signal
@@ -125,7 +126,7 @@ class ReplyJob:
     def when_done(self, callback: Callable[["ReplyJob"], None]) -> None:
         """Call `callback(job)` on the worker's thread once the job ended (at once if it has)."""
         with self._cond:
-            if not self._done:
+            if not self._ending:
                 self._callbacks.append(callback)
                 return
         callback(self)
@@ -173,13 +174,17 @@ class ReplyJob:
         try:
             if self._on_finish is not None:
                 self._on_finish(self)
-        finally:  # viewers and the queue always hear the end
+        finally:  # the queue, then viewers, always hear the end: whoever sees it ended finds the next one live
             with cond:
-                self._done = True
+                self._ending = True
                 callbacks, self._callbacks = self._callbacks, []
-                cond.notify_all()
-            for callback in callbacks:
-                callback(self)
+            try:
+                for callback in callbacks:
+                    callback(self)
+            finally:
+                with cond:
+                    self._done = True
+                    cond.notify_all()
 
     def _save(self) -> None:
         """The store's side of a live reply: its row as the request goes out, then the growing text."""
