@@ -9,8 +9,10 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -28,8 +30,10 @@ def start_loopback() -> tuple[subprocess.Popen, str]:
 def streaming_overhead(url: str) -> None:
     import anthropic
 
+    from chat_core import ChatSession, settings_from_env
     from chat_core.backends.anthropic_backend import AnthropicBackend
     from chat_core.conversation import Message
+    from chat_core.storage import Store
 
     os.environ.update(ANTHROPIC_API_KEY="bench-key", ANTHROPIC_BASE_URL=url)
     client = anthropic.Anthropic()
@@ -39,42 +43,58 @@ def streaming_overhead(url: str) -> None:
     prompt = f"__bench__ {text}"
     messages = [Message("user", prompt)]
 
-    def raw() -> tuple[float, float, int]:
-        start = time.perf_counter()
-        first, count = None, 0
+    def raw() -> Iterator[str]:
         with client.messages.stream(model="claude-haiku-4-5", max_tokens=8192, system="s",
                                     messages=[{"role": "user", "content": prompt}]) as stream:
-            for _chunk in stream.text_stream:
-                if first is None:
-                    first = time.perf_counter() - start
-                count += 1
+            yield from stream.text_stream
             stream.get_final_message()
-        return time.perf_counter() - start, first, count
 
-    def core() -> tuple[float, float, int]:
-        start = time.perf_counter()
+    settings = settings_from_env({}, backend="anthropic", model="claude-haiku-4-5", system="s", max_tokens=8192).with_(
+        max_input_chars=0)  # the prompt is long on purpose
+    data = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    stored_chat = ChatSession.start(Store(f"sqlite:///{data / 'chat.db'}"), backend, settings)
+    bare_chat = ChatSession(backend, settings)
+
+    def job(chat: ChatSession) -> Callable[[], Iterator[str]]:
+        """A reply through a job (a worker thread, its buffer, a viewer), from `send` on: with a
+        store, the question saved first, the reply's row as it goes out and its text as it grows."""
+        def run() -> Iterator[str]:
+            chat.new_conversation()
+            return chat.send(prompt)
+        return run
+
+    def timed(chunks: Callable[[], Iterator[str]]) -> tuple[float, float, int, float]:
+        """(seconds, seconds to the first chunk, chunks, CPU seconds of this process)."""
+        start, cpu = time.perf_counter(), time.process_time()
         first, count = None, 0
-        for _chunk in backend.stream("s", messages, 8192):
+        for _chunk in chunks():
             if first is None:
                 first = time.perf_counter() - start
             count += 1
-        return time.perf_counter() - start, first, count
+        return time.perf_counter() - start, first, count, time.process_time() - cpu
 
-    raw(), core()  # warm the connection pool
-    raw_runs, core_runs = [], []
+    ways = {"raw SDK text_stream": raw, "chat_core backend": lambda: backend.stream("s", messages, 8192),
+            "job (no store)": job(bare_chat), "job + store": job(stored_chat)}
+    for way in ways.values():
+        timed(way)  # warm the connection pool and the store
+    runs: dict[str, list] = {name: [] for name in ways}
     for _ in range(ROUNDS):
-        raw_runs.append(raw())
-        core_runs.append(core())
-    raw_total = statistics.median(r[0] for r in raw_runs)
-    core_total = statistics.median(r[0] for r in core_runs)
-    raw_ttft = statistics.median(r[1] for r in raw_runs)
-    core_ttft = statistics.median(r[1] for r in core_runs)
-    deltas = core_runs[0][2]
+        for name, way in ways.items():
+            runs[name].append(timed(way))
+    total = {name: statistics.median(r[0] for r in rs) for name, rs in runs.items()}
+    ttft = {name: statistics.median(r[1] for r in rs) for name, rs in runs.items()}
+    cpu = {name: statistics.median(r[3] for r in rs) for name, rs in runs.items()}
+    deltas = runs["chat_core backend"][0][2]
     print(f"streaming, loopback, {deltas} deltas, median of {ROUNDS}:")
-    print(f"  raw SDK text_stream   {deltas / raw_total:10,.0f} deltas/s   ttft {raw_ttft * 1000:6.2f} ms")
-    print(f"  chat_core             {deltas / core_total:10,.0f} deltas/s   ttft {core_ttft * 1000:6.2f} ms")
-    print(f"  throughput ratio chat_core/raw = {raw_total / core_total:.3f} (goal >= 0.95)")
-    print(f"  added time to first token = {(core_ttft - raw_ttft) * 1000:+.2f} ms (goal < 5 ms)")
+    for name in ways:
+        print(f"  {name:21} {deltas / total[name]:10,.0f} deltas/s   ttft {ttft[name] * 1000:6.2f} ms"
+              f"   client CPU {cpu[name] / deltas * 1e6:6.1f} us/delta")
+    raw_name = "raw SDK text_stream"
+    for name in ("chat_core backend", "job + store"):
+        print(f"  {name}: throughput ratio to raw = {total[raw_name] / total[name]:.3f} (goal >= 0.95), "
+              f"added time to first token = {(ttft[name] - ttft[raw_name]) * 1000:+.2f} ms (goal < 5 ms)")
+    print(f"  saving the growing text: throughput job + store / job = {total['job (no store)'] / total['job + store']:.3f}"
+          f" (goal >= 0.95)")
 
 
 def local_decode() -> None:

@@ -140,7 +140,8 @@ def command(session: ChatSession, name: str, arg: str, term: Terminal) -> None:
 
 def turn(session: ChatSession, text: str | None, term: Terminal, start=None) -> None:
     """Send one message (by default; `start` may regenerate or edit instead) and stream
-    the reply; failures print one line."""
+    the reply, a job of its own, as it is written; failures print one line. Ctrl-C
+    cancels the job: its partial reply is stored, marked stopped, and counted."""
     start = start or session.send
     try:
         chunks = start(notify=term.warn) if text is None else start(text, notify=term.warn)
@@ -150,19 +151,21 @@ def turn(session: ChatSession, text: str | None, term: Terminal, start=None) -> 
     except ValueError:
         term.warn("There is no message to send again yet.")
         return
+    wrote = False
     try:
         for chunk in chunks:
             term.write(chunk)
+            wrote = True
         term.say("")
     except KeyboardInterrupt:
         term.say("")
         term.warn("Stopped; the partial reply is kept.")
     except errors.ChatError as exc:
-        if session.messages[-1].text:
+        if wrote:
             term.say("")
         term.warn(exc.message)
     finally:
-        chunks.close()
+        chunks.close()  # after a Ctrl-C: cancels the job and waits until its partial reply is stored
     record, reply = session.records[-1], session.messages[-1]
     if record.stop_reason == "max_tokens":
         term.warn(truncation_note(record.backend, session.settings.max_tokens))

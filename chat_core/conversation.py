@@ -17,6 +17,8 @@ ASSISTANT = "assistant"
 COMPLETE = "complete"
 STOPPED = "stopped"
 FAILED = "failed"
+STREAMING = "streaming"  # a reply still being written: its text grows in the store
+CUT_OFF = "cut_off"  # a reply whose writer died (a killed server): what it had is kept
 
 
 @dataclass

@@ -106,6 +106,12 @@ class ModelFileError(ChatError):
     kind = "model_file"
 
 
+class BusyError(ChatError):
+    """A reply is still being written in this conversation."""
+
+    kind = "busy"
+
+
 class InputTooLongError(ChatError):
     kind = "input_too_long"
 

@@ -1,6 +1,7 @@
 """A chat session: one conversation, its usage records, a live backend, and the
-turn loop that both faces drive. No UI here: `send` returns a generator of text
-chunks that a face prints or hands to `st.write_stream`.
+turn loop that both faces drive. No UI here: `send` starts the reply as a job
+the process owns (chat_core/jobs.py) and returns a viewer of it, a generator
+of text chunks that a face prints or hands to `st.write_stream`.
 
 The store is the truth. A new chat is stored with its first message; before
 each request the session reloads the conversation when another view wrote to
@@ -10,15 +11,15 @@ leaves the message in memory, marked `unsaved` with the reason, never lost.
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Hashable, Iterator, Sequence
 
 from . import errors
 from .backends.base import Backend, Notify, Reply
 from .backends.local import LocalBackend
 from .config import Settings
-from .conversation import (
-    ASSISTANT, COMPLETE, FAILED, STOPPED, USER, Conversation, Message, build_request, versions,
-)
+from .conversation import ASSISTANT, COMPLETE, STOPPED, STREAMING, USER, Conversation, Message, build_request, versions
+from .jobs import JOBS, ReplyJob, Ticket, busy_error
 from .storage import LOCAL_OWNER, title_from
 from .text_in import encodable
 from .usage import Totals, TurnRecord, cost, min_cacheable_tokens, price_for, totals
@@ -178,33 +179,75 @@ class ChatSession:
             )
         return text
 
-    def send(self, text: str, notify: Notify | None = None) -> Iterator[str]:
-        """Save the user's message and return the reply's chunk generator.
+    def send(self, text: str, notify: Notify | None = None, *, detach: bool = False) -> Iterator[str]:
+        """Save the user's message, start its reply (a job the process owns), and return a viewer of it.
 
-        The request is built from what is stored (reloaded first if another
-        view wrote since). However the generator ends (finished, failed, closed
-        by a stop, or interrupted), the reply is saved with its status and usage.
-        Raises InputTooLongError or ValueError before anything is saved, and
+        The request is built from what is stored (reloaded first if another view
+        wrote since). While another reply of this conversation is being written,
+        the message waits its turn (`queued`) and goes out when that one ends.
+        Closing the viewer early stops the reply, unless `detach`: then it goes
+        on, and is stored when it ends. However it ends (finished, failed,
+        stopped), the reply is saved with its status and usage. Raises
+        InputTooLongError or ValueError before anything is saved, and
         StorageError when the message cannot be saved (nothing is sent then).
         """
         text = self._checked(text)
-        return self._ask(self.messages, Message(USER, text), notify)
+        if self.store is None:  # nothing to build a waiting message's request from later
+            self._not_busy()
+        return self._ask(self.messages, Message(USER, text), notify, detach, queue=True)
 
-    def edit_last(self, text: str, notify: Notify | None = None) -> Iterator[str]:
+    def edit_last(self, text: str, notify: Notify | None = None, *, detach: bool = False) -> Iterator[str]:
         """Replace the last question with `text` and stream a new reply. The earlier
-        version and its replies are kept as versions (see `versions_of`)."""
+        version and its replies are kept as versions (see `versions_of`); if the new
+        reply fails, the earlier version stays the one shown and sent."""
         text = self._checked(text)
+        self._not_busy()
         last = self._last_question()
         edited = Message(USER, text, edit_of=(last.edit_of or last.id) if last.id is not None else None)
-        return self._ask(self.messages[:self._position(last)], edited, notify)
+        return self._ask(self.messages[:self._position(last)], edited, notify, detach, replaced=last)
 
-    def regenerate(self, notify: Notify | None = None) -> Iterator[str]:
-        """Send the last question again and stream a new reply; earlier replies stay as versions."""
+    def regenerate(self, notify: Notify | None = None, *, detach: bool = False) -> Iterator[str]:
+        """Send the last question again and stream a new reply; earlier replies stay as versions,
+        and a reply that fails never takes the place of the one shown."""
         self._sync()
         user = self._last_question()
-        history = self.messages[:self._position(user)]
-        request = build_request(history, user.text, *self.window_args)
-        return self._stream(request, user, Reply(self.backend.name, self.backend.model), notify)
+        at = self._position(user)
+        after = self.messages[at + 1] if at + 1 < len(self.messages) else None
+        plan = _Plan(user, self.messages[:at], self.messages,
+                     replaced=after if after is not None and after.role == ASSISTANT else None)
+        return self._watch(plan, self._submit(plan, queue=False), notify, detach)
+
+    # -- the live reply ------------------------------------------------------
+
+    def live_job(self) -> ReplyJob | None:
+        """The reply being written in this conversation, by this process, if any."""
+        return JOBS.live(self._job_key()) if self.stored else None
+
+    def queued(self) -> list[Message]:
+        """The messages of this conversation waiting for the live reply to end, in order."""
+        return [t.question for t in JOBS.waiting(self._job_key())] if self.stored else []
+
+    def withdraw(self, message: Message) -> bool:
+        """Take a queued message out of the queue (it stays stored, unanswered); False if it is not queued."""
+        ticket = next((t for t in JOBS.waiting(self._job_key()) if t.question is message
+                       or (message.id is not None and t.question.id == message.id)), None) if self.stored else None
+        return ticket is not None and ticket.cancel()
+
+    def watch(self, notify: Notify | None = None, *, detach: bool = True) -> Iterator[str] | None:
+        """A viewer of the live reply from its first chunk, then live; None when there is none.
+        Closing it leaves the reply running unless `detach` is False."""
+        job = self.live_job()
+        return None if job is None else job.follow(notify, detach=detach)
+
+    def stop(self) -> bool:
+        """Stop the live reply: the text so far is stored, marked stopped, and counted. False if none runs."""
+        job = self.live_job()
+        if job is None:
+            return False
+        job.cancel()
+        job.wait()
+        self.refresh()
+        return True
 
     def versions_of(self, message: Message) -> list[Message]:
         """Every version of a message (the replies to one question, or the edits of one), oldest first."""
@@ -237,73 +280,125 @@ class ChatSession:
             raise ValueError("there is no question to send again")
         return question
 
-    def _ask(self, history: Sequence[Message], user: Message, notify: Notify | None) -> Iterator[str]:
-        request = build_request(history, user.text, *self.window_args)
+    def _not_busy(self) -> None:
+        if self.live_job() is not None:
+            raise busy_error()
+
+    def _ask(self, history: Sequence[Message], user: Message, notify: Notify | None, detach: bool,
+             replaced: Message | None = None, queue: bool = False) -> Iterator[str]:
         if self.store is not None:
             new = dict(system=self.settings.system, window=self.settings.window,
                        backend=self.backend.name, model=self.backend.model)
             self.conversation_id, user.id = self.store.add_user_message(self.conversation_id, user, self.owner, new)
             self.title = self.title or title_from(user.text)
             self._seen = user.id
+        plan = _Plan(user, list(history), self.messages, replaced)
         self.conversation.messages = list(history) + [user]
-        reply = Reply(self.backend.name, self.backend.model)
-        return self._stream(request, user, reply, notify)
+        return self._watch(plan, self._submit(plan, queue), notify, detach)
 
-    def _stream(self, request: Sequence[Message], user: Message, reply: Reply, notify: Notify | None) -> Iterator[str]:
-        status, error = STOPPED, None
+    def _job_key(self) -> Hashable:
+        return (self.store.url if self.store is not None else id(self), self.conversation_id)
+
+    def _submit(self, plan: "_Plan", queue: bool) -> Ticket:
+        """Start the plan's reply, or queue it behind the conversation's live one."""
+        store, cid, owner = self.store, self.conversation_id, self.owner
+        backend, settings, window_args = self.backend, self.settings, self.window_args
+
+        def start(waited: bool) -> ReplyJob:
+            moved = waited or any(m.status == STREAMING for m in plan.history)  # a reply ended meanwhile
+            if moved and store is not None and cid is not None:  # what it follows is in the store now
+                plan.history = _stored_history(store, cid, owner, plan.user)
+            request = build_request(plan.history, plan.user.text, *window_args)
+            reply = Reply(backend.name, backend.model)
+
+            def begin() -> None:
+                if store is not None and plan.user.id is not None:
+                    try:
+                        job.message_id = store.start_reply(cid, Message(ASSISTANT, "", reply_to=plan.user.id))
+                    except errors.StorageError:
+                        return  # no row yet: it is stored when it ends instead, if the store takes it then
+
+            def save(text: str) -> None:
+                if job.message_id is not None:
+                    try:
+                        store.save_text(job.message_id, text)
+                    except errors.StorageError:
+                        return  # the next save, or the end, tries again
+
+            job = ReplyJob(lambda note: backend.stream(settings.system, request, settings.max_tokens, reply, note),
+                           reply, plan.user, on_start=begin, on_save=save,
+                           on_finish=lambda ended: self._finish(plan, request, ended, store, cid, owner))
+            return job
+
+        return JOBS.submit(self._job_key(), start, plan.user, queue=queue)
+
+    def _watch(self, plan: "_Plan", ticket: Ticket, notify: Notify | None, detach: bool) -> Iterator[str]:
+        """The reply's chunks; when it ends (or this viewer stops it), this session takes in what was stored."""
         try:
-            yield from self.backend.stream(
-                self.settings.system, request, self.settings.max_tokens, reply, notify
-            )
-            status = COMPLETE
-        except errors.ChatError as exc:
-            status, error = FAILED, exc.message
-            raise
-        except Exception as exc:
-            status, error = FAILED, f"Unexpected {type(exc).__name__}"
-            raise
+            yield from ticket.follow(notify, detach=detach)
         finally:
-            # GeneratorExit (a stop) and KeyboardInterrupt leave status STOPPED.
-            self._finish(request, user, reply, status, error)
+            if not detach or (ticket.job is not None and ticket.job.done):
+                self._settle(plan, ticket)
 
-    def _finish(self, request: Sequence[Message], user: Message, reply: Reply, status: str, error: str | None) -> None:
-        message = Message(ASSISTANT, reply.text, status, error, reply_to=user.id)
+    def _finish(self, plan: "_Plan", request: Sequence[Message], job: ReplyJob, store, cid, owner) -> None:
+        """On the job's thread, as it ends: the reply and its usage record, stored in one transaction.
+        A reply that did not make it (failed, or stopped before any text) gives the place back to the
+        version it was to replace."""
+        reply, user = job.reply, plan.user
+        message = Message(ASSISTANT, reply.text, job.status, job.error.message if job.error else None, reply_to=user.id)
         record = TurnRecord(
-            turn=len(self.records) + 1,
+            turn=0,  # handed out by the store, or by `_settle` when there is none
             usage=reply.usage,
             messages_sent=reply.messages_sent,
             model=reply.model,
             backend=reply.backend,
             ttft_s=reply.ttft_s,
             total_s=reply.total_s,
-            status=status,
+            status=job.status,
             cost_usd=cost(reply.usage, price_for(reply.backend, reply.model)),
             stop_reason=reply.stop_reason,
-            unwindowed_input_tokens=self._unwindowed_estimate(request, user, reply),
+            unwindowed_input_tokens=self._unwindowed_estimate(request, plan.history, user, reply),
         )
-        if self.store is not None and user.id is not None:
+        plan.takes_place = plan.replaced is None or job.status == COMPLETE or (job.status == STOPPED and bool(reply.text))
+        if store is not None and user.id is not None:
             try:
-                message.id, record.turn = self.store.add_reply(self.conversation_id, message, record)
+                message.id, record.turn = store.add_reply(cid, message, record, job.message_id)
                 record.message_id = message.id
+                if not plan.takes_place and plan.replaced.id is not None:
+                    store.choose_version(cid, plan.replaced.id, owner)
             except errors.StorageError as exc:
-                message.unsaved = exc.message
+                if message.id is None:
+                    message.unsaved = exc.message
+        plan.result = (message, record)
+
+    def _settle(self, plan: "_Plan", ticket: Ticket) -> None:
+        """Once the reply ended: this session's view of it, from the store (in memory when not stored)."""
+        if ticket.wait() is None or plan.result is None or plan.settled:
+            return
+        plan.settled = True
+        message, record = plan.result
         if message.id is not None and self.refresh():
             return
-        # Not stored: in memory, the new reply takes the place of any earlier one to its question.
-        at = self._position(user) + 1
-        replaced = at < len(self.messages) and self.messages[at].role == ASSISTANT
-        self.messages[at:at + replaced] = [message]
+        if plan.takes_place:
+            # Not stored: in memory, the new reply takes the place of any earlier one to its question.
+            at = next((i + 1 for i, m in enumerate(self.messages) if m is plan.user), len(self.messages))
+            replaced = at < len(self.messages) and self.messages[at].role == ASSISTANT
+            self.messages[at:at + replaced] = [message]
+        else:  # kept as a version; the thread as it was before
+            message.active = False
+            self.conversation.messages = plan.before
         self.everything.append(message)
+        record.turn = len(self.records) + 1
         self.records.append(record)
 
-    def _unwindowed_estimate(self, request: Sequence[Message], user: Message, reply: Reply) -> int | None:
+    def _unwindowed_estimate(self, request: Sequence[Message], history: Sequence[Message], user: Message,
+                             reply: Reply) -> int | None:
         """Input tokens this turn would have cost with no window. Counted by the local
         model's own tokenizer; for Claude, estimated: the tokens actually sent, scaled
         by how much more text the whole history holds."""
         sent_tokens = reply.usage.all_input_tokens
         if not sent_tokens:
             return None
-        history = self.messages[:self._position(user)]
         if isinstance(self.backend, LocalBackend):
             return self.backend.local.count_prompt_tokens(self.settings.system, build_request(history, user.text, 0))
         system = len(self.settings.system)
@@ -314,3 +409,25 @@ class ChatSession:
     def _persist(self, **fields) -> None:
         if self.store is not None and self.conversation_id is not None:
             self.store.update_conversation(self.conversation_id, self.owner, **fields)
+
+
+@dataclass
+class _Plan:
+    """One reply asked for: its question, what it follows, and what it came to."""
+
+    user: Message
+    history: list[Message]
+    before: list[Message]  # the thread as it was, to show again if an edit's reply fails (not stored)
+    replaced: Message | None = None  # the version it is to take the place of (a regenerate, an edit)
+    takes_place: bool = True
+    result: tuple[Message, TurnRecord] | None = None
+    settled: bool = False
+
+
+def _stored_history(store, conversation_id: int, owner: str, user: Message) -> list[Message]:
+    """What a message that waited its turn follows now: the stored thread before it."""
+    stored = store.load(conversation_id, owner)
+    at = next((i for i, m in enumerate(stored.messages) if m.id == user.id), None) if stored is not None else None
+    if at is None:
+        raise errors.StorageError("The message waiting its turn was deleted (in another tab?) before it was sent.")
+    return stored.messages[:at]

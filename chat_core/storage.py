@@ -2,8 +2,10 @@
 (WAL, so several tabs write safely), any SQLAlchemy URL (PostgreSQL) instead.
 
 Each write commits at once: a user message is saved before its request goes
-out, a reply (with its usage record) when it ends, so a killed process loses at
-most the reply it was writing. Each reply names the message it answers, and
+out, a reply's row as the request goes out (status streaming), its text as it
+grows, and its status with its usage record when it ends, so a killed process
+loses at most the last half second of the reply it was writing; a streaming row
+whose writer is gone reads as cut off. Each reply names the message it answers, and
 turn numbers are handed out by the database, so two tabs writing to one
 conversation never mix up their exchanges. Every conversation has an owner; a
 caller sees only its owner's conversations. The schema is built by numbered,
@@ -23,9 +25,10 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from .conversation import ASSISTANT, Message, active_thread
+from .conversation import ASSISTANT, CUT_OFF, STREAMING, Message, active_thread
 from .database import IMMEDIATE, explain, is_row_id, make_engine, sqlite_path
 from .errors import StorageError, redact_url
+from .liveness import CUT_OFF_NOTE, done_writing, gone, started_writing, writer_id
 from .usage import TurnRecord
 
 DEFAULT_TITLE = "New chat"
@@ -148,6 +151,12 @@ MIGRATIONS: list[tuple[int, list[str | dict[str, list[str]]]]] = [
         """CREATE UNIQUE INDEX messages_one_active_question ON messages ((COALESCE(edit_of, id)))
            WHERE role = 'user' AND active = 1""",
         "CREATE UNIQUE INDEX messages_one_active_reply ON messages (reply_to) WHERE role = 'assistant' AND active = 1",
+    ]),
+    # A reply is stored from its first chunk (status 'streaming'): the process writing it
+    # (host:pid) and when it last did, so any reader can tell a live reply from a dead one.
+    (7, [
+        "ALTER TABLE messages ADD COLUMN writer TEXT",
+        "ALTER TABLE messages ADD COLUMN heartbeat {float}",
     ]),
 ]
 
@@ -422,46 +431,88 @@ class Store:
         return conversation_id, message_id
 
     @_guarded
-    def add_reply(self, conversation_id: int, message: Message, record: TurnRecord) -> tuple[int, int]:
+    def start_reply(self, conversation_id: int, message: Message) -> int:
+        """Store a reply as its request goes out: status streaming, written by this process, and
+        the version shown (the question's other replies become inactive). Returns its id."""
+        if not all(is_row_id(i) for i in (conversation_id, message.reply_to) if i is not None):
+            raise StorageError(GONE)
+        now = time.time()
+        with self._write() as conn:
+            self._lock(conn, conversation_id)
+            conn.execute(sa.text("UPDATE messages SET active = 0 "
+                                 "WHERE reply_to = :asked AND role = 'assistant' AND active = 1"),
+                         {"asked": message.reply_to})
+            message_id = self._insert(conn, conversation_id, Message(ASSISTANT, message.text, STREAMING,
+                                                                     reply_to=message.reply_to), now, writer=writer_id())
+            started_writing(self.url, message_id)  # before anyone can see the row
+        return message_id
+
+    @_guarded
+    def save_text(self, message_id: int, text: str) -> None:
+        """The growing text of a streaming reply (and a sign its writer lives)."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE messages SET text = :text, heartbeat = :now WHERE id = :id AND status = :streaming"),
+                         {"text": text, "now": time.time(), "id": message_id, "streaming": STREAMING})
+
+    @_guarded
+    def add_reply(self, conversation_id: int, message: Message, record: TurnRecord,
+                  message_id: int | None = None) -> tuple[int, int]:
         """Save a reply and its usage record together; returns (message id, turn number).
+        With `message_id` (from `start_reply`) that row is finalized: text, status, error.
 
         The turn number is the conversation's next one, taken inside the
         transaction while it holds the conversation's row (PostgreSQL; SQLite
-        writes one at a time); a writer that still collides retries."""
-        if not all(is_row_id(i) for i in (conversation_id, message.reply_to) if i is not None):
+        writes one at a time); a writer that still collides retries. Either way
+        this process is done with the row: if it cannot be finalized, it reads as cut off."""
+        if not all(is_row_id(i) for i in (conversation_id, message.reply_to, message_id) if i is not None):
             raise StorageError(GONE)
+        try:
+            return self._add_reply(conversation_id, message, record, message_id)
+        finally:
+            done_writing(self.url, message_id)
+
+    def _add_reply(self, conversation_id: int, message: Message, record: TurnRecord,
+                   message_id: int | None) -> tuple[int, int]:
         for attempt in itertools.count():
             try:
                 with self._write() as conn:
                     self._lock(conn, conversation_id)
-                    # The newest reply to a question is the one shown and sent; earlier ones stay as versions.
-                    conn.execute(sa.text("UPDATE messages SET active = 0 "
-                                         "WHERE reply_to = :asked AND role = 'assistant' AND active = 1"),
-                                 {"asked": message.reply_to})
-                    message_id = self._insert(conn, conversation_id, message, time.time())
+                    if message_id is None:
+                        # The newest reply to a question is the one shown and sent; earlier ones stay as versions.
+                        conn.execute(sa.text("UPDATE messages SET active = 0 "
+                                             "WHERE reply_to = :asked AND role = 'assistant' AND active = 1"),
+                                     {"asked": message.reply_to})
+                        reply_id = self._insert(conn, conversation_id, message, time.time())
+                    else:
+                        reply_id = message_id
+                        conn.execute(sa.text("UPDATE messages SET text = :text, status = :status, error = :error, "
+                                             "heartbeat = :now WHERE id = :id"),
+                                     {"text": message.text, "status": message.status, "error": message.error,
+                                      "now": time.time(), "id": message_id})
                     turn = conn.execute(sa.text("SELECT COALESCE(MAX(turn), 0) + 1 FROM turns WHERE conversation_id = :cid"),
                                         {"cid": conversation_id}).scalar_one()
-                    row = {**record.as_row(), "turn": turn, "message_id": message_id}
+                    row = {**record.as_row(), "turn": turn, "message_id": reply_id}
                     conn.execute(
                         sa.text("INSERT INTO turns (conversation_id, " + ", ".join(row) + ") "
                                 "VALUES (:conversation_id, " + ", ".join(f":{name}" for name in row) + ")"),
                         {"conversation_id": conversation_id, **row},
                     )
-                return message_id, turn
+                return reply_id, turn
             except sa.exc.IntegrityError:
                 if attempt >= 4:
                     raise
 
     @staticmethod
-    def _insert(conn, conversation_id: int, message: Message, now: float) -> int:
+    def _insert(conn, conversation_id: int, message: Message, now: float, writer: str | None = None) -> int:
         return conn.execute(
             sa.text(
-                "INSERT INTO messages (conversation_id, role, text, status, error, reply_to, edit_of, created_at) "
-                "VALUES (:cid, :role, :text, :status, :error, :reply_to, :edit_of, :now) RETURNING id"
+                "INSERT INTO messages (conversation_id, role, text, status, error, reply_to, edit_of, created_at, "
+                "writer, heartbeat) "
+                "VALUES (:cid, :role, :text, :status, :error, :reply_to, :edit_of, :now, :writer, :heartbeat) RETURNING id"
             ),
             {"cid": conversation_id, "role": message.role, "text": message.text, "status": message.status,
              "error": message.error, "reply_to": message.reply_to if message.role == ASSISTANT else None,
-             "edit_of": message.edit_of, "now": now},
+             "edit_of": message.edit_of, "now": now, "writer": writer, "heartbeat": now if writer else None},
         ).scalar_one()
 
     @_guarded
@@ -485,22 +536,64 @@ class Store:
             ).first()
             if info is None:
                 return None
-            messages = [
-                Message(role, text, status, error, id=message_id, reply_to=reply_to, edit_of=edit_of,
-                        active=bool(active))
-                for message_id, role, text, status, error, reply_to, edit_of, active in conn.execute(
-                    sa.text("SELECT id, role, text, status, error, reply_to, edit_of, active FROM messages "
-                            "WHERE conversation_id = :id ORDER BY id"),
-                    {"id": conversation_id},
-                )
-            ]
+            rows = conn.execute(
+                sa.text("SELECT id, role, text, status, error, reply_to, edit_of, active, writer, heartbeat "
+                        "FROM messages WHERE conversation_id = :id ORDER BY id"),
+                {"id": conversation_id},
+            ).all()
             records = [
                 TurnRecord.from_row(row._mapping)
                 for row in conn.execute(
                     sa.text("SELECT * FROM turns WHERE conversation_id = :id ORDER BY turn"), {"id": conversation_id}
                 )
             ]
+        now = time.time()
+        ended = self._cut_off([message_id for message_id, _, _, status, *_, writer, heartbeat in rows
+                               if status == STREAMING and gone(self.url, message_id, writer, heartbeat, now)])
+        messages = []
+        for message_id, role, text, status, error, reply_to, edit_of, active, _writer, _heartbeat in rows:
+            text, status, error = ended.get(message_id, (text, status, error))
+            messages.append(Message(role, text, status, error, id=message_id, reply_to=reply_to, edit_of=edit_of,
+                                    active=bool(active)))
         return StoredConversation(ConversationInfo(*info), active_thread(messages), records, messages)
+
+    def _cut_off(self, message_ids: list[int]) -> dict[int, tuple[str, str, str | None]]:
+        """Store as cut off the streaming replies whose writer is gone; {id: (text, status, error)} as
+        they are now. Read again first: a reply that ended between the read and the check is not cut
+        off. A store that refuses the write (read-only) still shows them cut off; the next opener retries."""
+        if not message_ids:
+            return {}
+        ids = sa.bindparam("ids", expanding=True)
+        with self.engine.connect() as conn:
+            now = {message_id: (text, status, error) for message_id, text, status, error in conn.execute(
+                sa.text("SELECT id, text, status, error FROM messages WHERE id IN :ids").bindparams(ids),
+                {"ids": message_ids})}
+        dead = [message_id for message_id, (_, status, _) in now.items() if status == STREAMING]
+        for message_id in dead:
+            now[message_id] = (now[message_id][0], CUT_OFF, CUT_OFF_NOTE)
+        if dead:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(sa.text("UPDATE messages SET status = :cut_off, error = :note "
+                                         "WHERE id IN :ids AND status = :streaming").bindparams(ids),
+                                 {"cut_off": CUT_OFF, "note": CUT_OFF_NOTE, "ids": dead, "streaming": STREAMING})
+            except sa.exc.SQLAlchemyError:
+                pass  # shown cut off all the same
+        return now
+
+    @_guarded
+    def reply_state(self, message_id: int) -> tuple[str, str] | None:
+        """(text, status) of a stored reply, for a view following one that another process writes;
+        a streaming reply whose writer is gone reads as cut off. None when there is no such reply."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT text, status, writer, heartbeat FROM messages WHERE id = :id"),
+                               {"id": message_id}).first()
+        if row is None:
+            return None
+        text, status, writer, heartbeat = row
+        if status == STREAMING and gone(self.url, message_id, writer, heartbeat, time.time()):
+            text, status, _ = self._cut_off([message_id]).get(message_id, (text, status, None))
+        return text, status
 
     @_guarded
     def choose_version(self, conversation_id: int, message_id: int, owner: str = LOCAL_OWNER) -> None:

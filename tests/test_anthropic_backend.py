@@ -151,7 +151,7 @@ def test_stream_ending_without_message_stop_is_incomplete(api):
 
 
 def test_a_stop_keeps_the_partial_reply_marked_stopped(api):
-    api.queue(reply("a b c d e f"))
+    api.queue(reply("a b c d e f", delay=0.5))  # the reply's job streams on its own: stop it while it does
     chat = session()
     chunks = chat.send("hi")
     assert next(chunks) == "a " and next(chunks) == "b "

@@ -320,3 +320,31 @@ def test_resuming_a_claude_conversation_without_a_key_says_so_in_one_line(api, i
     stored = store(isolated).load(1)
     assert [r.backend for r in stored.records] == ["anthropic", "local"]
     assert [m.text for m in stored.messages][:3] == ["hello", "echo: hello", "and now?"]
+
+
+def test_ctrl_c_cancels_the_job_and_its_partial_reply_is_stored_stopped_and_counted(api, isolated):
+    api.queue(reply(" ".join(f"p{i}" for i in range(300)), delay=0.05))
+    proc = cli_until("tell me a lot\n", "p3 ")
+    os.kill(proc.pid, signal.SIGINT)  # Ctrl-C in the middle of the reply
+    out, err = proc.communicate("", timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in err
+    [line] = [line for line in out.splitlines() if line.startswith("[")]  # the stopped turn is counted
+    match = TOKEN_LINE.fullmatch(line)
+    assert match and int(match[3].replace(",", "")) > 0
+    chats = store(isolated)
+    stored = chats.load(chats.latest_id())
+    kept = stored.messages[-1]
+    assert kept.status == "stopped" and kept.text.startswith("p0 p1 p2 p3") and "p299" not in kept.text
+    assert [r.status for r in stored.records] == ["stopped"] and stored.records[0].message_id == kept.id
+
+
+def test_a_failed_retry_in_the_terminal_keeps_the_good_reply(api, isolated):
+    api.queue(reply("a good answer"), http_error(529, "overloaded_error", repeat=3))
+    result = run_cli(stdin="question\n/retry\nnext\n")
+    assert "Claude is overloaded (529)" in result.stderr and "Traceback" not in result.stderr
+    assert [m["content"] for m in api.requests[-1]["messages"]] == ["question", "a good answer", "next"]
+    chats = store(isolated)
+    stored = chats.load(chats.latest_id())
+    assert [m.text for m in stored.messages] == ["question", "a good answer", "next", "echo: next"]
+    assert [(m.status, m.active) for m in stored.versions if m.role == "assistant"][:2] == [
+        ("complete", True), ("failed", False)]

@@ -345,9 +345,11 @@ def test_the_sidebar_search_finds_a_conversation_and_opens_it_at_the_match(api, 
 def test_a_stopped_reply_outside_the_window_is_marked_not_sent(api, app):
     at = app()
     send(at, "one")
+    api.queue(reply("echo: two and more", delay=0.3))  # slow enough to stop while its job streams
     chunks = at.session_state["chat"].send("two")
     next(chunks)
     chunks.close()  # stopped after its first chunk, as a Stop does
+    assert at.session_state["chat"].messages[-1].status == "stopped"
     send(at, "three")
     window_slider(at).set_value(1).run()
     outside = [c.value for c in at.caption if c.value.startswith("Not sent")]

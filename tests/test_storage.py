@@ -5,15 +5,17 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 import sqlalchemy as sa
 
 from chat_core import ChatSession, settings_from_env
 from chat_core.backends import make_backend
-from chat_core.conversation import COMPLETE, FAILED, STOPPED, Message
+from chat_core.conversation import COMPLETE, CUT_OFF, FAILED, STOPPED, STREAMING, Message
 from chat_core.errors import StorageError, redact_url
 from chat_core.database import storable
+from chat_core.liveness import CUT_OFF_NOTE
 from chat_core.storage import MIGRATIONS, Store
 from chat_core.usage import TurnRecord, Usage
 from tests.conftest import ROOT, TEST_KEY, cli_until, run_cli
@@ -193,11 +195,11 @@ def test_a_new_session_stores_nothing_until_its_first_message(api, db_url):
 def test_user_message_is_saved_before_the_request_and_every_reply_however_it_ends(api, db_url):
     store = Store(db_url)
     chat = chat_on(store)
-    api.queue(reply("one two three"))
+    api.queue(reply("one two three", delay=0.3), reply("echo: second and more", delay=0.3))
     chunks = chat.send("first")
     next(chunks)
     mid = store.load(chat.conversation_id).messages
-    assert [(m.role, m.text) for m in mid] == [("user", "first")]  # saved, reply not yet
+    assert [(m.role, m.status) for m in mid] == [("user", COMPLETE), ("assistant", STREAMING)]  # stored as it streams
     list(chunks)
     chunks = chat.send("second")
     next(chunks)
@@ -228,28 +230,42 @@ def test_an_unreachable_database_is_one_clear_line():
         Store("postgresql+psycopg://u:secret@127.0.0.1:9/x")
 
 
-def test_a_killed_process_keeps_every_earlier_turn(api, db_url):
-    """SIGKILL in the middle of a slow reply: a new process finds all earlier turns intact."""
-    api.queue(reply("answer one"), reply("answer two"), reply(" ".join(["slow"] * 400), delay=0.05))
+def test_a_killed_process_keeps_every_earlier_turn_and_the_streamed_text_cut_off(api, db_url):
+    """SIGKILL in the middle of a slow reply: a new process finds all earlier turns intact, and the
+    reply that was streaming with the text it had, marked cut off (in the store too), never stuck."""
+    slow = " ".join(["slow"] * 400)
+    api.queue(reply("answer one"), reply("answer two"), reply(slow, delay=0.05))
     env = dict(os.environ, CHAT_DATABASE_URL=db_url)
     proc = cli_until("question one\nquestion two\nquestion three\n", "slow slow slow", env=env)
+    watcher = Store(db_url)
+    cid = watcher.latest_id()
+    deadline = time.time() + 10
+    while len(watcher.load(cid).messages[-1].text) < 20 and time.time() < deadline:
+        time.sleep(0.05)  # the growing text reaches the store while it streams
+    streaming = watcher.load(cid).messages[-1]
+    assert streaming.status == STREAMING and slow.startswith(streaming.text)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     assert proc.returncode == -signal.SIGKILL
 
     store = Store(db_url)
     stored = store.load(store.latest_id())
-    assert [(m.role, m.text, m.status) for m in stored.messages] == [
+    assert [(m.role, m.text, m.status) for m in stored.messages[:5]] == [
         ("user", "question one", COMPLETE), ("assistant", "answer one", COMPLETE),
         ("user", "question two", COMPLETE), ("assistant", "answer two", COMPLETE),
         ("user", "question three", COMPLETE)]
-    assert len(stored.records) == 2
+    cut = stored.messages[5]
+    assert cut.role == "assistant" and cut.status == CUT_OFF and cut.error == CUT_OFF_NOTE
+    assert len(cut.text) >= len(streaming.text) and slow.startswith(cut.text) and cut.text != slow
+    assert len(stored.records) == 2  # what a dead process used is unknown: not counted
+    with store.engine.connect() as conn:  # fixed in the store by the one who opened it
+        assert conn.exec_driver_sql(f"SELECT status FROM messages WHERE id = {cut.id}").scalar() == CUT_OFF
     resumed = subprocess.run([sys.executable, "-m", "chat_core", "--resume"], cwd=ROOT, env=env,
                              input="go on\n", capture_output=True, text=True, timeout=60)
     assert "resuming conversation" in resumed.stdout
-    # the unanswered question is skipped; the earlier exchanges are sent
+    # the cut-off exchange is sent with the text it had, like a stopped one
     assert [m["content"] for m in api.requests[-1]["messages"]] == [
-        "question one", "answer one", "question two", "answer two", "go on"]
+        "question one", "answer one", "question two", "answer two", "question three", cut.text, "go on"]
 
 
 def read_only(store):
@@ -276,8 +292,11 @@ def test_a_read_only_database_is_one_line_and_nothing_is_lost(api, tmp_path):
     with pytest.raises(StorageError, match="is read-only, so nothing new can be saved"):
         chat.send("not even the question")
     assert len(api.requests) == 2  # a message that could not be saved is not sent
-    assert [m.text for m in store.load(chat.conversation_id).messages] == [
-        "saved", "echo: saved", "the reply cannot be saved"]
+    # the reply's row, stored as its request went out, could not be finalized: cut off with what it had
+    stored = store.load(chat.conversation_id).messages
+    assert [(m.text, m.status) for m in stored[:3]] == [
+        ("saved", COMPLETE), ("echo: saved", COMPLETE), ("the reply cannot be saved", COMPLETE)]
+    assert stored[3].status == CUT_OFF and reply.text.startswith(stored[3].text)
 
 
 def test_a_damaged_or_deleted_database_file_is_named_with_what_to_do(api, tmp_path):
@@ -537,3 +556,35 @@ def test_sqlite_keeps_wal_and_commits_writes_and_rolls_back_ddl(tmp_path):
     columns = [row[1] for row in other.execute("PRAGMA table_info(conversations)")]
     assert "half_done" not in columns and "owner" in columns
     other.close()
+
+
+def test_a_streaming_reply_reads_as_cut_off_once_its_writer_is_gone_and_is_fixed_in_the_store(db_url):
+    import socket
+
+    import sqlalchemy as sa
+
+    from chat_core.liveness import STALE_AFTER
+
+    store = Store(db_url)
+    cid, asked = store.add_user_message(None, Message("user", "q"), new=dict(system="s", window=0, backend="local",
+                                                                              model="m"))
+    rows = [store.start_reply(cid, Message("assistant", "", reply_to=asked)) for _ in range(4)]
+    for row in rows:
+        store.save_text(row, f"partial {row}")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    now = time.time()
+    writers = {rows[0]: (f"{socket.gethostname()}:{dead.stdout.strip()}", now),  # its process died
+               rows[1]: ("another-server:1", now),  # alive elsewhere, heard from just now
+               rows[2]: ("another-server:1", now - STALE_AFTER - 1)}  # silent too long
+    with store.engine.begin() as conn:  # rows[3] stays this process's own, still being written
+        for row, (writer, heartbeat) in writers.items():
+            conn.execute(sa.text("UPDATE messages SET writer = :w, heartbeat = :h WHERE id = :id"),
+                         {"w": writer, "h": heartbeat, "id": row})
+    loaded = {m.id: m for m in store.load(cid).versions}
+    assert [loaded[row].status for row in rows] == [CUT_OFF, STREAMING, CUT_OFF, STREAMING]
+    assert loaded[rows[0]].text == f"partial {rows[0]}" and loaded[rows[0]].error == CUT_OFF_NOTE
+    with store.engine.connect() as conn:
+        assert [conn.execute(sa.text("SELECT status FROM messages WHERE id = :id"), {"id": row}).scalar()
+                for row in rows] == [CUT_OFF, STREAMING, CUT_OFF, STREAMING]
+    assert store.reply_state(rows[1]) == (f"partial {rows[1]}", STREAMING)
+    assert store.reply_state(rows[2]) == (f"partial {rows[2]}", CUT_OFF)
