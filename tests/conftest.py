@@ -81,6 +81,25 @@ def run_cli(*args: str, stdin: str, env_extra: dict | None = None, timeout: floa
     )
 
 
+def _run_main_script(main_script_path: str) -> None:
+    """What `streamlit run` does on every run of an app whose st.navigation replaced the pages/
+    folder: run the main script. AppTest 1.67 forgets that replacement before each run
+    (it resets PagesManager.uses_pages_directory), so from the second run on it would run the
+    page alone (Streamlit's pages/-folder mode), skipping streamlit_app.py."""
+    import sys
+
+    path = Path(main_script_path)
+    exec(compile(path.read_text("utf-8"), str(path), "exec"), sys.modules["__main__"].__dict__)  # noqa: S102
+
+
+@pytest.fixture(autouse=True)
+def main_script_every_run(monkeypatch):
+    """Every AppTest run goes through streamlit_app.py, as a served run does (see `_run_main_script`)."""
+    from streamlit.runtime.scriptrunner import script_runner
+
+    monkeypatch.setattr(script_runner, "_mpa_v1", _run_main_script)
+
+
 @pytest.fixture
 def app():
     """A fresh AppTest of the dashboard (a new browser session), with resources that depend on the environment rebuilt."""
