@@ -25,7 +25,8 @@ if not records:
 
 frame = pd.DataFrame([record.as_row() for record in records]).drop(columns=["message_id"])
 priced = frame["cost_usd"].notna().all()
-free = priced and (frame["backend"] == "local").all()
+cost_text = state.cost_text(chat)  # the sidebar's words too
+free = cost_text == "free"
 frame["running_cost_usd"] = frame["cost_usd"].cumsum() if priced else None
 
 total = chat.totals
@@ -33,7 +34,7 @@ a, b, c, d = st.columns(4)
 a.metric("Input tokens", f"{total.usage.all_input_tokens:,}")
 b.metric("Read from cache", f"{total.usage.cache_read_tokens:,}")
 c.metric("Output tokens", f"{total.usage.output_tokens:,}")
-d.metric("Cost", "free" if free else format_cost(total.cost_usd))
+d.metric("Cost", cost_text)
 
 x = alt.X("turn:O", title="turn")
 INPUT_PARTS = {"input_tokens": "uncached", "cache_write_tokens": "written to cache",
@@ -67,25 +68,52 @@ st.altair_chart(alt.Chart(frame).mark_bar(color="#f58518").encode(
     x=x, y=alt.Y("output_tokens:Q", title="output tokens"), tooltip=["turn", "output_tokens", "stop_reason"],
 ).properties(height=180), width="stretch")
 
+COSTS = {"running_cost_usd": "billed", "no_cache_usd": "with no caching (computed)",
+         "plain_slide_usd": "plain sliding window, no cache (computed, estimate)"}
+BOTH = "with no caching (computed), or the plain sliding window (the same here)"
+# Each line its own colour, dash and point shape, and the no-caching line wide and pale
+# under the others: lines that run together stay visible, and the legend matches them.
+LOOKS = {COSTS["running_cost_usd"]: ("#54a24b", [1, 0], "circle", 2.5),
+         COSTS["no_cache_usd"]: ("#e45756", [1, 0], "square", 6), BOTH: ("#e45756", [1, 0], "square", 6),
+         COSTS["plain_slide_usd"]: ("#7b4fa0", [6, 3], "triangle-up", 2)}
+
+
+def running_cost_chart(running: pd.DataFrame, same: bool) -> alt.LayerChart:
+    """The billed running cost beside the computed ones; `same`: the two computed ones coincide, drawn as one."""
+    names = dict(COSTS, no_cache_usd=BOTH) if same else COSTS
+    columns = ["running_cost_usd", "no_cache_usd"] if same else list(COSTS)
+    long = running.melt(id_vars=["turn"], value_vars=columns, var_name="series", value_name="usd")
+    long["series"] = long["series"].map(names)
+    domain = [names[c] for c in columns]
+    scale = {"domain": domain}
+    legend = alt.Legend(orient="top", title=None, labelLimit=400, symbolType="stroke", symbolStrokeWidth=3)
+    series = {
+        "color": alt.Color("series:N", legend=legend, scale=alt.Scale(**scale, range=[LOOKS[d][0] for d in domain])),
+        "strokeDash": alt.StrokeDash("series:N", legend=None, scale=alt.Scale(**scale, range=[LOOKS[d][1] for d in domain])),
+        "strokeWidth": alt.StrokeWidth("series:N", legend=None, scale=alt.Scale(**scale, range=[LOOKS[d][3] for d in domain])),
+    }
+    base = alt.Chart(long).encode(x=x, y=alt.Y("usd:Q", title="USD"), order=alt.Order("series:N"),
+                                  tooltip=["turn", "series", alt.Tooltip("usd:Q", format="$.6f")])
+    lines = base.mark_line(opacity=0.85).encode(**series)
+    points = base.mark_point(filled=True, size=45).encode(
+        color=series["color"].legend(None),
+        shape=alt.Shape("series:N", legend=None, scale=alt.Scale(**scale, range=[LOOKS[d][2] for d in domain])))
+    return alt.layer(lines, points).properties(height=200)
+
+
 st.subheader("Running cost")
 if free:
     st.caption("Free: the bundled local model costs nothing.")
 elif priced:
     whatifs = pd.DataFrame([vars(w) for w in what_if(chat.settings.system, chat.messages, records, chat.settings.window)])
-    COSTS = {"running_cost_usd": "billed", "no_cache_usd": "with no caching (computed)",
-             "plain_slide_usd": "plain sliding window, no cache (computed, estimate)"}
     running = frame[["turn", "running_cost_usd"]].assign(
         no_cache_usd=whatifs["no_cache_usd"].cumsum(), plain_slide_usd=whatifs["plain_slide_usd"].cumsum(),
-    ).melt(id_vars=["turn"], var_name="series", value_name="usd")
-    running["series"] = running["series"].map(COSTS)
-    st.altair_chart(alt.Chart(running).mark_line(point=True).encode(
-        x=x, y=alt.Y("usd:Q", title="USD"),
-        color=alt.Color("series:N", legend=alt.Legend(orient="top", title=None, labelLimit=400),
-                        scale=alt.Scale(domain=list(COSTS.values()), range=["#54a24b", "#e45756", "#9d755d"])),
-        strokeDash=alt.StrokeDash("series:N", legend=None, scale=alt.Scale(domain=list(COSTS.values()),
-                                                                          range=[[1, 0], [6, 4], [2, 2]])),
-        tooltip=["turn", "series", alt.Tooltip("usd:Q", format="$.6f")],
-    ).properties(height=200), width="stretch")
+    )
+    same = (running["plain_slide_usd"] - running["no_cache_usd"]).abs().max() < 5e-7  # equal to the micro-dollar
+    st.altair_chart(running_cost_chart(running, same), width="stretch")
+    if same:
+        st.caption("The plain sliding window would have sent what this chat sent (its window never had to let go "
+                   "of an exchange early), so it costs the same as no caching: one line shows both.")
     saved = whatifs["no_cache_usd"].sum() - frame["cost_usd"].sum()
     st.caption(f"Prompt caching saved {format_cost(saved)} in this conversation (computed from the recorded "
                "tokens and the prices).")
@@ -98,6 +126,20 @@ if frame["ttft_s"].notna().any():
         x=x, y=alt.Y("ttft_s:Q", title="seconds"), tooltip=["turn", "backend", alt.Tooltip("ttft_s:Q", format=".3f")],
     ).properties(height=160), width="stretch")
 
-st.dataframe(frame, hide_index=True, width="stretch")
-st.download_button("Download CSV", frame.to_csv(index=False), file_name=f"tokens-{chat.conversation_id}.csv",
-                   mime="text/csv", key="tokens_csv")
+# The table and its CSV: named columns in reading order, numbers rounded to what they mean
+# (dollars to the micro-dollar, seconds to the millisecond).
+COLUMNS = {
+    "turn": ("Turn", None), "backend": ("Backend", None), "model": ("Model", None), "status": ("Status", None),
+    "messages_sent": ("Messages sent", None), "input_tokens": ("Input, uncached", None),
+    "cache_write_tokens": ("Input written to cache", None), "cache_read_tokens": ("Input read from cache", None),
+    "unwindowed_input_tokens": ("Input with no window (estimate)", None), "output_tokens": ("Output tokens", None),
+    "stop_reason": ("Stop reason", None), "cost_usd": ("Cost (USD)", 6), "running_cost_usd": ("Running cost (USD)", 6),
+    "ttft_s": ("First token (s)", 3), "total_s": ("Reply time (s)", 3),
+}
+table = frame[list(COLUMNS)].round({name: digits for name, (_, digits) in COLUMNS.items() if digits is not None})
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    name: st.column_config.NumberColumn(label, format=f"%.{digits}f") if digits is not None else label
+    for name, (label, digits) in COLUMNS.items()})
+st.download_button("Download CSV", table.rename(columns={name: label for name, (label, _) in COLUMNS.items()})
+                   .to_csv(index=False), file_name=f"tokens-{chat.conversation_id}.csv", mime="text/csv",
+                   key="tokens_csv")
