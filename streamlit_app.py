@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import main
+from dashboard import main, streamlit_adapter
 
+streamlit_adapter.navigation_owns_pages()  # before the first browser session (see the adapter)
 app = st.App(__file__, lifespan=main.lifespan)
 
 if __name__ == "__main__":  # a page run (the server itself only imports this file to find `app`)

@@ -314,7 +314,7 @@ def message_actions(message, last: bool) -> None:
     *buttons, beside = st.columns([1, 1, 1, 1, 1, 6], gap="small", vertical_alignment="center")
     cells = iter(buttons)
     if model is not None:
-        beside.caption(f":material/smart_toy: {state.plain(model)}")
+        beside.caption(f":material/smart_toy: {state.plain(model)}", text_alignment="right")
     if len(versions) > 1:
         at = next(i for i, v in enumerate(versions) if v.id == message.id)
         next(cells).button("", icon=":material/chevron_left:", key=f"chat_prev_{message.id}", type="tertiary",

@@ -70,12 +70,12 @@ st.altair_chart(alt.Chart(frame).mark_bar(color="#f58518").encode(
 
 COSTS = {"running_cost_usd": "billed", "no_cache_usd": "with no caching (computed)",
          "plain_slide_usd": "plain sliding window, no cache (computed, estimate)"}
-BOTH = "with no caching (computed), or the plain sliding window (the same here)"
+BOTH = "with no caching (computed), or the plain sliding window: the same here"
 # Each line its own colour, dash and point shape, and the no-caching line wide and pale
 # under the others: lines that run together stay visible, and the legend matches them.
-LOOKS = {COSTS["running_cost_usd"]: ("#54a24b", [1, 0], "circle", 2.5),
-         COSTS["no_cache_usd"]: ("#e45756", [1, 0], "square", 6), BOTH: ("#e45756", [1, 0], "square", 6),
-         COSTS["plain_slide_usd"]: ("#7b4fa0", [6, 3], "triangle-up", 2)}
+LOOKS = {COSTS["running_cost_usd"]: ("#54a24b", [1, 0], "circle", 2),
+         COSTS["no_cache_usd"]: ("#f4a3a4", [1, 0], "square", 7), BOTH: ("#f4a3a4", [1, 0], "square", 7),
+         COSTS["plain_slide_usd"]: ("#9467bd", [6, 3], "triangle-up", 2.5)}
 
 
 def running_cost_chart(running: pd.DataFrame, same: bool) -> alt.LayerChart:
@@ -85,20 +85,22 @@ def running_cost_chart(running: pd.DataFrame, same: bool) -> alt.LayerChart:
     long = running.melt(id_vars=["turn"], value_vars=columns, var_name="series", value_name="usd")
     long["series"] = long["series"].map(names)
     domain = [names[c] for c in columns]
-    scale = {"domain": domain}
-    legend = alt.Legend(orient="top", title=None, labelLimit=400, symbolType="stroke", symbolStrokeWidth=3)
-    series = {
-        "color": alt.Color("series:N", legend=legend, scale=alt.Scale(**scale, range=[LOOKS[d][0] for d in domain])),
-        "strokeDash": alt.StrokeDash("series:N", legend=None, scale=alt.Scale(**scale, range=[LOOKS[d][1] for d in domain])),
-        "strokeWidth": alt.StrokeWidth("series:N", legend=None, scale=alt.Scale(**scale, range=[LOOKS[d][3] for d in domain])),
-    }
-    base = alt.Chart(long).encode(x=x, y=alt.Y("usd:Q", title="USD"), order=alt.Order("series:N"),
+
+    def scale(look: int) -> alt.Scale:
+        return alt.Scale(domain=domain, range=[LOOKS[name][look] for name in domain])
+
+    legend = alt.Legend(orient="top", title=None, labelLimit=600, symbolType="stroke", symbolStrokeWidth=4)
+    color = alt.Color("series:N", legend=legend, scale=scale(0))
+    base = alt.Chart(long).encode(x=x, y=alt.Y("usd:Q", title="USD", axis=alt.Axis(format="$.4~f")),
                                   tooltip=["turn", "series", alt.Tooltip("usd:Q", format="$.6f")])
-    lines = base.mark_line(opacity=0.85).encode(**series)
-    points = base.mark_point(filled=True, size=45).encode(
-        color=series["color"].legend(None),
-        shape=alt.Shape("series:N", legend=None, scale=alt.Scale(**scale, range=[LOOKS[d][2] for d in domain])))
-    return alt.layer(lines, points).properties(height=200)
+    layers = []
+    for name in reversed(domain):  # the wide computed line at the bottom, the billed one on top
+        part = base.transform_filter(alt.datum.series == name)
+        layers.append(part.mark_line().encode(color=color, strokeDash=alt.StrokeDash("series:N", legend=None, scale=scale(1)),
+                                              strokeWidth=alt.StrokeWidth("series:N", legend=None, scale=scale(3))))
+        layers.append(part.mark_point(filled=True, size=45, opacity=1).encode(
+            color=color, shape=alt.Shape("series:N", legend=None, scale=scale(2))))
+    return alt.layer(*layers).properties(height=260)
 
 
 st.subheader("Running cost")
@@ -115,8 +117,13 @@ elif priced:
         st.caption("The plain sliding window would have sent what this chat sent (its window never had to let go "
                    "of an exchange early), so it costs the same as no caching: one line shows both.")
     saved = whatifs["no_cache_usd"].sum() - frame["cost_usd"].sum()
-    st.caption(f"Prompt caching saved {format_cost(saved)} in this conversation (computed from the recorded "
-               "tokens and the prices).")
+    if saved >= 0:
+        st.caption(f"Prompt caching saved {format_cost(saved)} in this conversation (computed from the recorded "
+                   "tokens and the prices).")
+    else:
+        st.caption(f"Prompt caching cost {format_cost(-saved)} more than no caching so far: a cache write is billed "
+                   "at 1.25× the input price, and reads at 0.1× pay it back from the next turns on (computed from "
+                   "the recorded tokens and the prices).")
 else:
     st.caption("Unknown: a turn used a model with no known price.")
 
@@ -128,13 +135,13 @@ if frame["ttft_s"].notna().any():
 
 # The table and its CSV: named columns in reading order, numbers rounded to what they mean
 # (dollars to the micro-dollar, seconds to the millisecond).
-COLUMNS = {
-    "turn": ("Turn", None), "backend": ("Backend", None), "model": ("Model", None), "status": ("Status", None),
-    "messages_sent": ("Messages sent", None), "input_tokens": ("Input, uncached", None),
+COLUMNS = {  # what one reads first, first
+    "turn": ("Turn", None), "model": ("Model", None), "input_tokens": ("Input, uncached", None),
     "cache_write_tokens": ("Input written to cache", None), "cache_read_tokens": ("Input read from cache", None),
-    "unwindowed_input_tokens": ("Input with no window (estimate)", None), "output_tokens": ("Output tokens", None),
-    "stop_reason": ("Stop reason", None), "cost_usd": ("Cost (USD)", 6), "running_cost_usd": ("Running cost (USD)", 6),
-    "ttft_s": ("First token (s)", 3), "total_s": ("Reply time (s)", 3),
+    "output_tokens": ("Output tokens", None), "cost_usd": ("Cost (USD)", 6), "running_cost_usd": ("Running cost (USD)", 6),
+    "ttft_s": ("First token (s)", 3), "total_s": ("Reply time (s)", 3), "messages_sent": ("Messages sent", None),
+    "unwindowed_input_tokens": ("Input with no window (estimate)", None), "status": ("Status", None),
+    "stop_reason": ("Stop reason", None), "backend": ("Backend", None),
 }
 table = frame[list(COLUMNS)].round({name: digits for name, (_, digits) in COLUMNS.items() if digits is not None})
 st.dataframe(table, hide_index=True, width="stretch", column_config={

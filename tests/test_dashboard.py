@@ -504,3 +504,30 @@ def test_the_two_computed_cost_lines_can_be_told_apart(api, app):
     # Short turns never fill the window: the plain slide costs what no caching does, drawn as one labelled line.
     assert "with no caching (computed), or the plain sliding window" in text and "plain sliding window, no cache" not in text
     assert any("coincide" in c or "one line shows both" in c for c in captions(at))
+
+
+def test_the_streamlit_adapter_still_fits():
+    """dashboard/streamlit_adapter.py leans on Streamlit internals: this fails loudly when an upgrade moves them
+    (tests/test_browser_ux.py opens /tokens first in a served app, which needs the adapter)."""
+    import inspect
+
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import script_runner
+
+    from dashboard import streamlit_adapter
+    from tests.conftest import ROOT
+
+    assert "uses_pages_directory" in vars(PagesManager), "Streamlit renamed its pages/-folder flag"
+    assert "PagesManager.uses_pages_directory" in inspect.getsource(script_runner.ScriptRunner), \
+        "Streamlit no longer picks its pages/-folder mode by that flag"
+    before = PagesManager.uses_pages_directory
+    try:
+        PagesManager.uses_pages_directory = None
+        streamlit_adapter.navigation_owns_pages()
+        PagesManager(str(ROOT / "streamlit_app.py"), setup_watcher=False)
+        assert PagesManager.uses_pages_directory is False  # a new session keeps st.navigation in charge
+        PagesManager.uses_pages_directory = None
+        PagesManager(str(ROOT / "streamlit_app.py"), setup_watcher=False)
+        assert PagesManager.uses_pages_directory is True  # what the adapter prevents: the pages/ folder is seen
+    finally:
+        PagesManager.uses_pages_directory = before
