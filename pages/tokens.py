@@ -91,7 +91,7 @@ def running_cost_chart(running: pd.DataFrame, same: bool) -> alt.LayerChart:
 
     legend = alt.Legend(orient="top", title=None, labelLimit=600, symbolType="stroke", symbolStrokeWidth=4)
     color = alt.Color("series:N", legend=legend, scale=scale(0))
-    base = alt.Chart(long).encode(x=x, y=alt.Y("usd:Q", title="USD", axis=alt.Axis(format="$.4~f")),
+    base = alt.Chart(long).encode(x=x, y=alt.Y("usd:Q", title="USD", axis=alt.Axis(format="$.2~g")),
                                   tooltip=["turn", "series", alt.Tooltip("usd:Q", format="$.6f")])
     layers = []
     for name in reversed(domain):  # the wide computed line at the bottom, the billed one on top

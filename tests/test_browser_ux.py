@@ -209,8 +209,8 @@ def test_the_token_page_reads_at_a_glance(served, api, tab, isolated, theme):
     tab.wait_for_selector('[data-testid="stVegaLiteChart"]')
     idle(tab)
     assert tab.locator('[data-testid="stException"]').count() == 0 and "Tokens per turn" in main_text(tab)
-    for n, name in [(2, "cost"), (3, "table")]:
-        tab.locator('[data-testid="stVegaLiteChart"]').nth(n).scroll_into_view_if_needed()
+    for part, name in [('[data-testid="stVegaLiteChart"] >> nth=2', "cost"), ('[data-testid="stDataFrame"]', "table")]:
+        tab.locator(part).scroll_into_view_if_needed()
         tab.wait_for_timeout(800)  # the chart draws
         shot(tab, f"tokens-{name}", theme)
     with tab.expect_download() as download:
