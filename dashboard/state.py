@@ -15,11 +15,10 @@ from chat_core.backends import Backend, make_backend
 from chat_core.backends.claude_env import has_credential
 from chat_core.ids import conversation_id_from_url
 from chat_core.storage import Store
-from dashboard import access
+from dashboard import access, streamlit_adapter
 
 CHAT = "chat"  # session_state key of this browser session's ChatSession
 NOTICE = "chat_notice"  # a one-line notice for the next run of the page
-URL_SEEN = "chat_url_seen"  # the `?c=` values this session last wrote to (or read from) the URL
 
 
 @st.cache_resource(show_spinner=False)
@@ -171,11 +170,15 @@ def _from_url() -> ChatSession:
     return open_conversation(conversation_id)
 
 
-def _moved_by_browser() -> bool:
-    """True when the URL's `?c=` is not what this session last wrote there: the browser moved
-    it (Back or Forward), so the page follows the URL. A switch made on the page (picker,
-    search, new chat) changes the session first and the URL after, so it never reads as one."""
-    return URL_SEEN in st.session_state and st.session_state[URL_SEEN] != _url_ids()
+def _url_for(chat: ChatSession) -> list[str]:
+    return [str(chat.conversation_id)] if chat.stored else []
+
+
+def _moved_by_browser(chat: ChatSession) -> bool:
+    """True when Back or Forward brought the page to a URL naming another conversation: the
+    page follows it. Any other run keeps the session's conversation (a switch made on the page
+    changes the session first and the URL after)."""
+    return streamlit_adapter.is_history_navigation() and _url_ids() != _url_for(chat)
 
 
 def chat() -> ChatSession:
@@ -190,7 +193,7 @@ def current_chat() -> ChatSession:
     me = owner()
     try:
         chat = st.session_state.get(CHAT)
-        if chat is None or chat.owner != me or _moved_by_browser():
+        if chat is None or chat.owner != me or _moved_by_browser(chat):
             chat = _from_url()  # just read from the store
         elif not chat.refresh():
             notice(f"Conversation {chat.conversation_id} was deleted (in another tab?): this is a new chat.")
@@ -206,10 +209,9 @@ def sync_url(chat: ChatSession) -> None:
     """`?c=ID` names the stored conversation on every page, exactly once and as digits only;
     a new chat has none. Streamlit records each change as a browser history entry (Back
     returns to the conversation shown before; `current_chat` follows it)."""
-    wanted = [str(chat.conversation_id)] if chat.stored else []
+    wanted = _url_for(chat)
     if _url_ids() != wanted:
         if wanted:
             st.query_params["c"] = wanted[0]
         else:
             del st.query_params["c"]
-    st.session_state[URL_SEEN] = wanted

@@ -438,17 +438,15 @@ def test_a_persona_edit_applies_and_an_empty_one_says_it_was_not(api, app):
     assert api.requests[-1]["system"] == "You are a pirate."
 
 
-def test_a_url_the_browser_moved_back_is_followed(api, app):
+def test_only_back_or_forward_moves_the_page_to_the_url(api, app):
     at = app()
     first, second = two_chats(at, "first chat", "second chat")
-    at.query_params["c"] = first  # what Back does: the same session reruns with the earlier URL
+    at.query_params["c"] = first  # a rerun request carrying a URL the page has moved on from (not Back)
     at.run()
-    assert bubbles(at) == ["first chat", "echo: first chat"] and at.query_params["c"] == first
-    at.query_params["c"] = second  # Forward
-    at.run()
-    assert bubbles(at) == ["second chat", "echo: second chat"]
+    assert bubbles(at) == ["second chat", "echo: second chat"] and at.query_params["c"] == second
     picker(at).set_value(int(first)).run()  # a switch made on the page moves the URL, not the other way
     assert at.query_params["c"] == first and bubbles(at)[0] == "first chat"
+    # Back and Forward themselves: tests/test_browser_ux.py (AppTest cannot press them)
 
 
 @pytest.mark.parametrize("given", ["{id} ", " {id}", "{id}\t", ["999", "{id}"], ["abc", "{id}"]])
@@ -518,6 +516,10 @@ def test_the_streamlit_adapter_still_fits():
     from tests.conftest import ROOT
 
     assert "uses_pages_directory" in vars(PagesManager), "Streamlit renamed its pages/-folder flag"
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
+
+    assert "is_history_navigation" in ScriptRunContext.__dataclass_fields__, "Streamlit no longer marks Back/Forward runs"
+    assert streamlit_adapter.is_history_navigation() is False  # outside a run
     assert "PagesManager.uses_pages_directory" in inspect.getsource(script_runner.ScriptRunner), \
         "Streamlit no longer picks its pages/-folder mode by that flag"
     before = PagesManager.uses_pages_directory
