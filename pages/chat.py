@@ -9,7 +9,7 @@ import json
 
 import streamlit as st
 
-from chat_core import FAILED, STOPPED, ChatSession, errors, format_cost
+from chat_core import FAILED, STOPPED, ChatSession, errors
 from chat_core.conversation import ASSISTANT, USER, usable_exchanges
 from chat_core.export import to_json, to_markdown
 from chat_core.search import MATCH_END, MATCH_START, search
@@ -193,7 +193,7 @@ def set_window(key: str) -> None:
 
 def window_help() -> str:
     """Why fewer exchanges than the slider says may go with the next message, for the policy and model in use."""
-    window, policy, min_prefix = chat.window_args
+    _, policy, min_prefix = chat.window_args
     head = "At most this many past exchanges go with each message; *Not sent* marks the ones that stay behind. "
     if policy == SLIDE:
         return head + "Once the window is full, the oldest exchange is dropped every turn."
