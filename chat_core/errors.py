@@ -5,6 +5,7 @@ what to do. No message ever carries a credential."""
 from __future__ import annotations
 
 import re
+from typing import Mapping
 
 # Query parameters whose values are shown: settings of libpq, SQLite and SQLAlchemy known to
 # hold no secret. Any other value (password, sslpassword, passfile, sslkey, token, api_key,
@@ -18,6 +19,18 @@ SHOWN_PARAMETERS = frozenset({
 })
 REDACTED = "(hidden)"  # plain in Markdown too: "***" there would turn text bold
 _NAME = re.compile(r"[A-Za-z_][\w.-]*")
+
+# Advice that names a terminal option. The terminal shows it as written; another face
+# swaps in the name of its own control with `for_face`, in a new error or a stored one.
+USE_LOCAL_MODEL = "use the local model (--backend local)"
+CHOOSE_ANOTHER_MODEL = "choose another with --model or CHAT_MODEL"
+
+
+def for_face(text: str, advice: Mapping[str, str]) -> str:
+    """`text` (an error's one line) with each terminal advice in `advice` put in the face's own words."""
+    for terminal, own in advice.items():
+        text = text.replace(terminal, own)
+    return text
 
 
 def redact_url(url: object) -> str:

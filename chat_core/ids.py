@@ -23,3 +23,13 @@ def parse_conversation_id(text: str) -> int | None:
     """The conversation id `text` names (a positive whole number), or None when it names none."""
     value = parse_whole_number(text)
     return value if value else None
+
+
+def conversation_id_from_url(text: str) -> int | None:
+    """The conversation id a URL's `?c=` names, or None.
+
+    As strict as `parse_conversation_id`, except that whitespace around the
+    digits is ignored: a link pasted with a trailing space (`?c=1%20`, or
+    `?c=1+`) still names conversation 1.
+    """
+    return parse_conversation_id(text.strip())

@@ -10,12 +10,12 @@ import threading
 
 import streamlit as st
 
-from chat_core import ChatSession, Settings, errors, settings_from_env
+from chat_core import ChatSession, Settings, errors, format_cost, settings_from_env
 from chat_core.backends import Backend, make_backend
 from chat_core.backends.claude_env import has_credential
-from chat_core.ids import parse_conversation_id
+from chat_core.ids import conversation_id_from_url
 from chat_core.storage import Store
-from dashboard import access
+from dashboard import access, streamlit_adapter
 
 CHAT = "chat"  # session_state key of this browser session's ChatSession
 NOTICE = "chat_notice"  # a one-line notice for the next run of the page
@@ -120,6 +120,21 @@ def plain(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:@])", r"\\\1", text)
 
 
+def cost_text(chat: ChatSession) -> str:
+    """The conversation's cost, worded the same on every page: *free* on the bundled model."""
+    backends = {record.backend for record in chat.records} or {chat.backend.name}
+    return "free" if backends == {"local"} else format_cost(chat.totals.cost_usd)
+
+
+def error_line(text: str, settings_button: str) -> str:
+    """An error's one line with the terminal's advice (`--backend local`) naming the page's
+    own control instead: the sidebar's settings button, labelled `settings_button`."""
+    return errors.for_face(text, {
+        errors.USE_LOCAL_MODEL: f"open “{settings_button}” in the sidebar and pick “Local model (offline)”",
+        errors.CHOOSE_ANOTHER_MODEL: f"open “{settings_button}” in the sidebar and pick another",
+    })
+
+
 def show_notice() -> None:
     if NOTICE in st.session_state:
         st.warning(plain(st.session_state.pop(NOTICE)), icon=":material/info:")
@@ -150,15 +165,33 @@ def new_chat() -> None:
     chat.new_conversation()
 
 
+def _url_ids() -> list[str]:
+    """Every `?c=` in the URL, as given (a hand-made URL may repeat it)."""
+    return st.query_params.get_all("c")
+
+
 def _from_url() -> ChatSession:
-    wanted = st.query_params.get("c")
-    if wanted is None:
+    """The conversation the URL names; a repeated `?c=` names its last one (as `st.query_params.get` reads it)."""
+    given = _url_ids()
+    if not given:
         return open_conversation(None)
-    conversation_id = parse_conversation_id(wanted)
+    wanted = given[-1]
+    conversation_id = conversation_id_from_url(wanted)
     if conversation_id is None:
         shown = wanted if len(wanted) <= 24 else wanted[:24] + "…"
         notice(f"Conversation {shown} not found: this is a new chat.")
     return open_conversation(conversation_id)
+
+
+def _url_for(chat: ChatSession) -> list[str]:
+    return [str(chat.conversation_id)] if chat.stored else []
+
+
+def _moved_by_browser(chat: ChatSession) -> bool:
+    """True when Back or Forward brought the page to a URL naming another conversation: the
+    page follows it. Any other run keeps the session's conversation (a switch made on the page
+    changes the session first and the URL after)."""
+    return streamlit_adapter.is_history_navigation() and _url_ids() != _url_for(chat)
 
 
 def chat() -> ChatSession:
@@ -173,7 +206,7 @@ def current_chat() -> ChatSession:
     me = owner()
     try:
         chat = st.session_state.get(CHAT)
-        if chat is None or chat.owner != me:
+        if chat is None or chat.owner != me or _moved_by_browser(chat):
             chat = _from_url()  # just read from the store
         elif not chat.refresh():
             notice(f"Conversation {chat.conversation_id} was deleted (in another tab?): this is a new chat.")
@@ -186,9 +219,12 @@ def current_chat() -> ChatSession:
 
 
 def sync_url(chat: ChatSession) -> None:
-    """`?c=ID` names the stored conversation on every page; a new chat has none."""
-    if chat.stored:
-        if st.query_params.get("c") != str(chat.conversation_id):
-            st.query_params["c"] = str(chat.conversation_id)
-    elif "c" in st.query_params:
-        del st.query_params["c"]
+    """`?c=ID` names the stored conversation on every page, exactly once and as digits only;
+    a new chat has none. Streamlit records each change as a browser history entry (Back
+    returns to the conversation shown before; `current_chat` follows it)."""
+    wanted = _url_for(chat)
+    if _url_ids() != wanted:
+        if wanted:
+            st.query_params["c"] = wanted[0]
+        else:
+            del st.query_params["c"]

@@ -1,4 +1,4 @@
-"""What the dashboard needs from Streamlit that Streamlit does not offer publicly, in one place.
+"""What the dashboard needs from Streamlit 1.67 that Streamlit does not offer publicly, in one place.
 
 `tests/test_streamlit_adapter.py` checks each premise below and fails loudly when a Streamlit
 upgrade changes it.
@@ -22,6 +22,19 @@ def navigation_pages_only() -> None:
     from streamlit.runtime.pages_manager import PagesManager
 
     PagesManager.uses_pages_directory = False
+
+
+def is_history_navigation() -> bool:
+    """True when the browser's Back or Forward started this run.
+
+    Streamlit records each change of `st.query_params` as a browser history entry, and on Back
+    it reruns the script with that entry's URL, marking the run as a history navigation. Only
+    that mark tells such a run from any other (a rerun request may carry a URL the page has
+    already moved on from), and it is not public."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.is_history_navigation)
 
 
 def stream_markdown(chunks: Iterable[str], safe: Callable[[str], str]) -> str:

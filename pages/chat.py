@@ -8,15 +8,16 @@ import datetime as dt
 
 import streamlit as st
 
-from chat_core import FAILED, STOPPED, ChatSession, errors, format_cost
-from chat_core.conversation import ASSISTANT, USER
+from chat_core import FAILED, STOPPED, ChatSession, errors
+from chat_core.conversation import ASSISTANT, USER, usable_exchanges
 from chat_core.export import to_json, to_markdown
 from chat_core.markdown_safety import literal, safe_markdown
 from chat_core.search import MATCH_END, MATCH_START, search
 from chat_core.backends import truncation_note
+from chat_core.backends.claude_env import DEFAULT_MODEL as CLAUDE_DEFAULT
 from chat_core.usage import known_models
 from chat_core.window import CACHE_AWARE, POLICIES, SLIDE
-from dashboard import state
+from dashboard import scroll, state
 from dashboard.clipboard import copy_button
 from dashboard.streamlit_adapter import stream_markdown
 
@@ -30,6 +31,9 @@ DRAWN = "chat_drawn"  # (conversation id, newest message id) the page last drew
 ACTION = "chat_action"  # ("regenerate",) or ("edit", text): what the next run streams
 EDITING = "chat_editing"  # the id of the question open for editing
 FOUND = "chat_found"  # the id of the message a search result opened
+SCROLL = "chat_scroll_to_found"  # set when a search result was just opened: bring its message into view once
+SEARCH_OPEN = "chat_search_open"  # the search popover's open state (closed when a result is opened)
+CLAUDE_MODEL = "chat_claude_model"  # the Claude model last chosen in this browser session
 
 chat: ChatSession = state.chat()
 cid = chat.conversation_id
@@ -45,7 +49,8 @@ def show_counters() -> None:
     a, b = st.columns(2)
     a.metric("Input tokens", f"{total.usage.all_input_tokens:,}", help="Sent in this conversation, cached or not.")
     b.metric("Output tokens", f"{total.usage.output_tokens:,}", help="Of every reply in this conversation.")
-    st.metric("Cost", format_cost(total.cost_usd), help="Of this conversation. Unknown when a model has no known price.")
+    st.metric("Cost", state.cost_text(chat), help="Of this conversation: free on the local model, unknown when a model "
+                                                  "has no known price.")
 
 
 def picker_label(conversation_id: int, title: str, created_at: float) -> str:
@@ -109,8 +114,10 @@ def search_box() -> None:
 
 
 def open_hit(conversation_id: int, message_id: int | None) -> None:
+    """Open the hit's conversation, close the search, and bring the matching message into view."""
     state.open_conversation(conversation_id)
-    st.session_state[FOUND] = message_id
+    st.session_state[FOUND] = st.session_state[SCROLL] = message_id
+    st.session_state[SEARCH_OPEN] = False
 
 
 def exported(make) -> str:
@@ -135,6 +142,25 @@ def switch_backend(picked: str, model: str) -> None:
         chat.switch_backend(state.backend_for(picked, model if picked == "anthropic" else ""))
     except errors.ChatError as exc:
         state.notice(exc.message)
+        return
+    if chat.backend.name == "anthropic":
+        st.session_state[CLAUDE_MODEL] = chat.backend.model
+
+
+def claude_model() -> str:
+    """The Claude model to come back to from the local model: the one last chosen in this
+    browser session, else the one this conversation last used, else the default."""
+    used = [r.model for r in chat.records if r.backend == "anthropic"]
+    return st.session_state.get(CLAUDE_MODEL) or (used[-1] if used else CLAUDE_DEFAULT)
+
+
+def set_persona(key: str) -> None:
+    text = _value(key)
+    if not text.strip():
+        st.toast("An empty persona was not applied: the one before stays.", icon=":material/info:")
+        return
+    chat.update(system=text)
+    st.toast("Persona applied: the next message is sent with it.", icon=":material/check:")
 
 
 def backend_controls() -> None:
@@ -144,10 +170,12 @@ def backend_controls() -> None:
     models = known_models()
     if chat.backend.name == "anthropic" and chat.backend.model not in models:
         models = [chat.backend.model] + models
+    if chat.backend.name == "anthropic":
+        st.session_state[CLAUDE_MODEL] = chat.backend.model
     picked = st.radio(
         "Backend", options, index=options.index(chat.backend.name), format_func=BACKEND_LABELS.get,
         disabled=not claude_ok, key=backend_key, horizontal=True,
-        on_change=lambda: switch_backend(_value(backend_key), st.session_state.get(model_key, models[0])),
+        on_change=lambda: switch_backend(_value(backend_key), claude_model()),
     )
     if not claude_ok:
         st.caption("Claude needs an API key: set ANTHROPIC_API_KEY and restart the app.")
@@ -164,9 +192,15 @@ def backend_controls() -> None:
     st.radio("When the window is full", POLICIES, index=POLICIES.index(chat.settings.window_policy),
              format_func=POLICY_LABELS.get, key=policy_key,
              on_change=lambda: chat.update(window_policy=_value(policy_key)))
+
+
+def persona_box() -> None:
+    """The persona, in the sidebar itself: inside a popover, Escape closed it and dropped an
+    edit not yet applied. Here an edit applies when the box loses focus (or on Ctrl+Enter)."""
     system_key = f"chat_system_{cid}"
-    st.text_area("Persona (system prompt)", value=chat.settings.system, key=system_key, height=110,
-                 on_change=lambda: _value(system_key).strip() and chat.update(system=_value(system_key)))
+    with st.expander("Persona (system prompt)", icon=":material/person:"):
+        st.text_area("Persona (system prompt)", value=chat.settings.system, key=system_key, height=110,
+                     label_visibility="collapsed", on_change=set_persona, args=(system_key,))
 
 
 def set_window(key: str) -> None:
@@ -174,11 +208,30 @@ def set_window(key: str) -> None:
     chat.update(window=0 if value == "all" else value)
 
 
+def window_help() -> str:
+    """Why fewer exchanges than the slider says may go with the next message, for the policy and model in use."""
+    _, policy, min_prefix = chat.window_args
+    head = "At most this many past exchanges go with each message; *Not sent* marks the ones that stay behind. "
+    if policy == SLIDE:
+        return head + "Once the window is full, the oldest exchange is dropped every turn."
+    if chat.backend.name != "anthropic":
+        return head + ("Once the window is full, its older half is let go at once, so for a few turns fewer are "
+                       "sent: the start of the prompt stays the same and the local model reuses it, which answers "
+                       "sooner. *Drop the oldest exchange every turn* (in the settings above) sends all of them.")
+    below = (f"While the exchanges kept would be shorter than {min_prefix:,} tokens, the shortest prompt "
+             f"{chat.backend.model} caches, the whole window is sent and the oldest exchange drops every turn. "
+             if min_prefix else "")
+    return head + below + ("Once they are long enough to cache, a full window lets go of its older half at once, "
+                           "so for a few turns fewer are sent: the start of the prompt stays the same, and Claude bills "
+                           "it at a tenth of the input price. *Drop the oldest exchange every turn* (in the settings "
+                           "above) always sends all of them.")
+
+
 def window_controls() -> None:
     window_key = f"chat_window_{cid}"
     current = chat.settings.window or "all"
     st.select_slider("Window: past exchanges sent", WINDOW_STEPS, value=current if current in WINDOW_STEPS else "all",
-                     key=window_key, on_change=set_window, args=(window_key,))
+                     key=window_key, on_change=set_window, args=(window_key,), help=window_help())
     st.button("Clear chat", key="chat_clear", width="stretch", on_click=state.new_chat,
               help="Start a new conversation; this one stays in the list.")
 
@@ -192,23 +245,29 @@ def show_text(role: str, text: str) -> None:
         st.markdown(safe_markdown(text))
 
 
-def show_message(message, sent: bool, last: bool) -> None:
+def show_message(message, sent: bool, last: bool, answered: bool = True) -> None:
+    """One bubble. `sent`: the next request carries it; `answered`: it is part of an exchange
+    whose both sides have text (only such exchanges are ever sent)."""
     with st.chat_message(message.role):
         if message.text:
             show_text(message.role, message.text)
         if message.status == STOPPED:
             st.caption(":material/stop_circle: Stopped: partial reply.")
         if message.status == FAILED and message.error:
-            st.error(message.error)
+            st.error(state.error_line(message.error, chat.backend.label))
         record = chat.record_for(message)
         if record is not None and record.stop_reason == "max_tokens":
             st.caption(truncation_note(record.backend, chat.settings.max_tokens))
         if message.unsaved:
             st.warning(f"Not saved: {message.unsaved}")
         if message.id is not None and message.id == st.session_state.get(FOUND):
-            st.caption(":material/search: The search found this message.")
+            with st.container(key=scroll.FOUND_KEY):
+                st.caption(":material/search: The search found this message.")
+            if st.session_state.pop(SCROLL, None) == message.id:
+                scroll.scroll_to_found()
         if not sent and message.sendable and message.id is not None:  # a stopped reply is outside it too
-            st.caption("Not sent with the next message: outside the window.")
+            st.caption("Not sent with the next message: outside the window." if answered else
+                       "Not sent with the next message: it has no reply to go with it.")
         message_actions(message, last)
 
 
@@ -217,10 +276,21 @@ def act(action: tuple) -> None:
     st.session_state[ACTION] = action
 
 
+def written_by(message) -> str | None:
+    """Which model wrote a reply, from its usage record (a chat may switch backends)."""
+    record = chat.record_for(message) if message.role == ASSISTANT else None
+    if record is None:
+        return None
+    return f"{record.model} (local)" if record.backend == "local" else record.model
+
+
 def message_actions(message, last: bool) -> None:
-    """Under a message, in one tight row: step between its versions, copy it, and on the last exchange regenerate or edit."""
+    """Under a message, in one tight row: step between its versions, copy it, and on the last exchange
+    regenerate or edit; at the row's end, which model wrote a reply."""
     versions = chat.versions_of(message)
-    if len(versions) < 2 and not (message.text and message.role == ASSISTANT) and not (last and message.id is not None):
+    model = written_by(message)
+    if len(versions) < 2 and not (message.text and message.role == ASSISTANT) and not (last and message.id is not None) \
+            and model is None:
         return
     row = st.container(horizontal=True, gap="small", vertical_alignment="center")
     if len(versions) > 1:
@@ -241,6 +311,8 @@ def message_actions(message, last: bool) -> None:
     if last and message.id is not None and message.role == USER:
         row.button("", icon=":material/edit:", key="chat_edit", type="tertiary", help="Edit and resend",
                    on_click=lambda: st.session_state.update({EDITING: message.id}))
+    if model is not None:
+        row.caption(f":material/smart_toy: {state.plain(model)}", text_alignment="right", width="stretch")
 
 
 def edit_box(message) -> None:
@@ -262,13 +334,14 @@ def show_history() -> None:
     if len(messages) > RECENT and (found is None or found >= len(messages) - RECENT) and not st.toggle(f"Show {len(messages) - RECENT} earlier messages", key="chat_all"):
         start = len(messages) - RECENT
     last_question = max((i for i, m in enumerate(messages) if m.role == USER), default=None)
+    answered = {i for pair in usable_exchanges(messages) for i in (pair.user_index, pair.reply_index)}
     for i in range(start, len(messages)):
         message = messages[i]
         if st.session_state.get(EDITING) == message.id and i == last_question:
             edit_box(message)
             continue
         last = i == last_question or (i == len(messages) - 1 and message.role == ASSISTANT)
-        show_message(message, i in in_window, last)
+        show_message(message, i in in_window, last, i in answered)
 
 
 @st.fragment(run_every=2)
@@ -334,10 +407,12 @@ with st.sidebar:
     follow_store()
     show_counters()
     conversation_picker()
-    with st.popover("Search conversations", icon=":material/search:", width="stretch"):
+    with st.popover("Search conversations", icon=":material/search:", width="stretch", key=SEARCH_OPEN,
+                    on_change="rerun"):
         search_box()
     with st.popover(chat.backend.label, icon=":material/tune:", width="stretch"):
         backend_controls()
+    persona_box()
     window_controls()
 
 if prompt is not None and prompt.strip() == "/clear":

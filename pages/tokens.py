@@ -26,7 +26,8 @@ if not records:
 
 frame = pd.DataFrame([record.as_row() for record in records]).drop(columns=["message_id"])
 priced = frame["cost_usd"].notna().all()
-free = priced and (frame["backend"] == "local").all()
+cost_text = state.cost_text(chat)  # the sidebar's words too
+free = cost_text == "free"
 frame["running_cost_usd"] = frame["cost_usd"].cumsum() if priced else None
 
 total = chat.totals
@@ -34,7 +35,7 @@ a, b, c, d = st.columns(4)
 a.metric("Input tokens", f"{total.usage.all_input_tokens:,}")
 b.metric("Read from cache", f"{total.usage.cache_read_tokens:,}")
 c.metric("Output tokens", f"{total.usage.output_tokens:,}")
-d.metric("Cost", "free" if free else format_cost(total.cost_usd))
+d.metric("Cost", cost_text)
 
 x = alt.X("turn:O", title="turn")
 INPUT_PARTS = {"input_tokens": "uncached", "cache_write_tokens": "written to cache",
@@ -68,28 +69,62 @@ st.altair_chart(alt.Chart(frame).mark_bar(color="#f58518").encode(
     x=x, y=alt.Y("output_tokens:Q", title="output tokens"), tooltip=["turn", "output_tokens", "stop_reason"],
 ).properties(height=180), width="stretch")
 
+COSTS = {"running_cost_usd": "billed", "no_cache_usd": "with no caching (computed)",
+         "plain_slide_usd": "plain sliding window, no cache (computed, estimate)"}
+BOTH = "with no caching (computed), or the plain sliding window: the same here"
+# Each line its own colour, dash and point shape, and the no-caching line wide and pale
+# under the others: lines that run together stay visible, and the legend matches them.
+LOOKS = {COSTS["running_cost_usd"]: ("#54a24b", [1, 0], "circle", 2),
+         COSTS["no_cache_usd"]: ("#f4a3a4", [1, 0], "square", 7), BOTH: ("#f4a3a4", [1, 0], "square", 7),
+         COSTS["plain_slide_usd"]: ("#9467bd", [6, 3], "triangle-up", 2.5)}
+
+
+def running_cost_chart(running: pd.DataFrame, same: bool) -> alt.LayerChart:
+    """The billed running cost beside the computed ones; `same`: the two computed ones coincide, drawn as one."""
+    names = dict(COSTS, no_cache_usd=BOTH) if same else COSTS
+    columns = ["running_cost_usd", "no_cache_usd"] if same else list(COSTS)
+    long = running.melt(id_vars=["turn"], value_vars=columns, var_name="series", value_name="usd")
+    long["series"] = long["series"].map(names)
+    domain = [names[c] for c in columns]
+
+    def scale(look: int) -> alt.Scale:
+        return alt.Scale(domain=domain, range=[LOOKS[name][look] for name in domain])
+
+    legend = alt.Legend(orient="top", title=None, labelLimit=600, symbolType="stroke", symbolStrokeWidth=4)
+    color = alt.Color("series:N", legend=legend, scale=scale(0))
+    base = alt.Chart(long).encode(x=x, y=alt.Y("usd:Q", title="USD", axis=alt.Axis(format="$.2~g")),
+                                  tooltip=["turn", "series", alt.Tooltip("usd:Q", format="$.6f")])
+    layers = []
+    for name in reversed(domain):  # the wide computed line at the bottom, the billed one on top
+        part = base.transform_filter(alt.datum.series == name)
+        layers.append(part.mark_line().encode(color=color, strokeDash=alt.StrokeDash("series:N", legend=None, scale=scale(1)),
+                                              strokeWidth=alt.StrokeWidth("series:N", legend=None, scale=scale(3))))
+        layers.append(part.mark_point(filled=True, size=45, opacity=1).encode(
+            color=color, shape=alt.Shape("series:N", legend=None, scale=scale(2))))
+    return alt.layer(*layers).properties(height=260)
+
+
 st.subheader("Running cost")
 if free:
     st.caption("Free: the bundled local model costs nothing.")
 elif priced:
     whatifs = pd.DataFrame([vars(w) for w in what_if(chat.settings.system, chat.messages, records, chat.settings.window)])
-    COSTS = {"running_cost_usd": "billed", "no_cache_usd": "with no caching (computed)",
-             "plain_slide_usd": "plain sliding window, no cache (computed, estimate)"}
     running = frame[["turn", "running_cost_usd"]].assign(
         no_cache_usd=whatifs["no_cache_usd"].cumsum(), plain_slide_usd=whatifs["plain_slide_usd"].cumsum(),
-    ).melt(id_vars=["turn"], var_name="series", value_name="usd")
-    running["series"] = running["series"].map(COSTS)
-    st.altair_chart(alt.Chart(running).mark_line(point=True).encode(
-        x=x, y=alt.Y("usd:Q", title="USD"),
-        color=alt.Color("series:N", legend=alt.Legend(orient="top", title=None, labelLimit=400),
-                        scale=alt.Scale(domain=list(COSTS.values()), range=["#54a24b", "#e45756", "#9d755d"])),
-        strokeDash=alt.StrokeDash("series:N", legend=None, scale=alt.Scale(domain=list(COSTS.values()),
-                                                                          range=[[1, 0], [6, 4], [2, 2]])),
-        tooltip=["turn", "series", alt.Tooltip("usd:Q", format="$.6f")],
-    ).properties(height=200), width="stretch")
+    )
+    same = (running["plain_slide_usd"] - running["no_cache_usd"]).abs().max() < 5e-7  # equal to the micro-dollar
+    st.altair_chart(running_cost_chart(running, same), width="stretch")
+    if same:
+        st.caption("The plain sliding window would have sent what this chat sent (its window never had to let go "
+                   "of an exchange early), so it costs the same as no caching: one line shows both.")
     saved = whatifs["no_cache_usd"].sum() - frame["cost_usd"].sum()
-    st.caption(f"Prompt caching saved {format_cost(saved)} in this conversation (computed from the recorded "
-               "tokens and the prices).")
+    if saved >= 0:
+        st.caption(f"Prompt caching saved {format_cost(saved)} in this conversation (computed from the recorded "
+                   "tokens and the prices).")
+    else:
+        st.caption(f"Prompt caching cost {format_cost(-saved)} more than no caching so far: a cache write is billed "
+                   "at 1.25× the input price, and reads at 0.1× pay it back from the next turns on (computed from "
+                   "the recorded tokens and the prices).")
 else:
     st.caption("Unknown: a turn used a model with no known price.")
 
@@ -99,6 +134,20 @@ if frame["ttft_s"].notna().any():
         x=x, y=alt.Y("ttft_s:Q", title="seconds"), tooltip=["turn", "backend", alt.Tooltip("ttft_s:Q", format=".3f")],
     ).properties(height=160), width="stretch")
 
-st.dataframe(frame, hide_index=True, width="stretch")
-st.download_button("Download CSV", frame.to_csv(index=False), file_name=f"tokens-{chat.conversation_id}.csv",
-                   mime="text/csv", key="tokens_csv")
+# The table and its CSV: named columns in reading order, numbers rounded to what they mean
+# (dollars to the micro-dollar, seconds to the millisecond).
+COLUMNS = {  # what one reads first, first
+    "turn": ("Turn", None), "model": ("Model", None), "input_tokens": ("Input, uncached", None),
+    "cache_write_tokens": ("Input written to cache", None), "cache_read_tokens": ("Input read from cache", None),
+    "output_tokens": ("Output tokens", None), "cost_usd": ("Cost (USD)", 6), "running_cost_usd": ("Running cost (USD)", 6),
+    "ttft_s": ("First token (s)", 3), "total_s": ("Reply time (s)", 3), "messages_sent": ("Messages sent", None),
+    "unwindowed_input_tokens": ("Input with no window (estimate)", None), "status": ("Status", None),
+    "stop_reason": ("Stop reason", None), "backend": ("Backend", None),
+}
+table = frame[list(COLUMNS)].round({name: digits for name, (_, digits) in COLUMNS.items() if digits is not None})
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    name: st.column_config.NumberColumn(label, format=f"%.{digits}f") if digits is not None else label
+    for name, (label, digits) in COLUMNS.items()})
+st.download_button("Download CSV", table.rename(columns={name: label for name, (label, _) in COLUMNS.items()})
+                   .to_csv(index=False), file_name=f"tokens-{chat.conversation_id}.csv", mime="text/csv",
+                   key="tokens_csv")

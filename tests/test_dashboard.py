@@ -125,6 +125,15 @@ def test_a_refresh_brings_the_conversation_back_and_a_new_visit_starts_fresh(api
     assert len(Store(f"sqlite:///{isolated / 'data' / 'chat.db'}").list_conversations()) == 1
 
 
+def two_chats(at, first: str, second: str) -> tuple[str, str]:
+    """Two conversations, one message each, made with *New chat* between them; their ids as in the URL."""
+    send(at, first)
+    first_id = at.query_params["c"]
+    at.button(key="chat_new").click().run()
+    send(at, second)
+    return first_id, at.query_params["c"]
+
+
 def picker(at):
     return next(s for s in at.selectbox if s.key.startswith("chat_pick_"))
 
@@ -327,16 +336,18 @@ def test_edit_and_resend_replaces_the_exchange_and_keeps_the_old_version(api, ap
 
 def test_the_sidebar_search_finds_a_conversation_and_opens_it_at_the_match(api, app):
     at = app()
-    send(at, "planning a trip to Lisbon")
-    lisbon = at.query_params["c"]
-    at.button(key="chat_new").click().run()
-    send(at, "something else")
+    lisbon, _ = two_chats(at, "planning a trip to Lisbon", "something else")
     at.text_input(key="chat_search").set_value('lisbon "trip').run()
     assert not at.exception
     assert any("**Lisbon**" in c.value for c in at.caption)
     at.button(key=f"chat_hit_{lisbon}").click().run()
     assert at.query_params["c"] == lisbon
     assert any("The search found this message" in c.value for c in at.caption)
+    assert at.session_state["chat_search_open"] is False  # the search closes
+    scripts = [h.proto.body for h in at.get("html")]  # and the match is scrolled into view (tests/test_browser_ux.py)
+    assert len(scripts) == 1 and ".st-key-chat_found" in scripts[0] and "scrollIntoView" in scripts[0]
+    at.run()  # only once: a later run leaves the reader where they are
+    assert at.get("html") == [] and any("The search found this message" in c.value for c in at.caption)
     at.text_input(key="chat_search").set_value("NEAR( -* zzzz").run()
     assert not at.exception and not at.error
     assert any(c.value.startswith("No conversation mentions") for c in at.caption)
@@ -355,3 +366,141 @@ def test_a_stopped_reply_outside_the_window_is_marked_not_sent(api, app):
     outside = [c.value for c in at.caption if c.value.startswith("Not sent")]
     assert len(outside) == 4  # "one", its reply, "two" and its stopped reply
 
+
+# -- issue 13: the page explains itself, follows the URL and keeps what the user chose --------------------------
+
+
+def captions(at):
+    return [c.value for c in at.caption]
+
+
+def test_the_window_slider_says_why_fewer_exchanges_may_be_sent(api, app):
+    at = app()
+    text = window_slider(at).proto.help
+    assert "shorter than 4,096 tokens" in text and "claude-haiku-4-5" in text  # Haiku's minimum cacheable prompt
+    assert "the whole window is sent" in text and "older half" in text
+    next(r for r in at.radio if r.key.startswith("chat_window_policy_")).set_value("slide").run()
+    text = window_slider(at).proto.help
+    assert "the oldest exchange is dropped every turn" in text and "older half" not in text
+
+
+def test_a_question_whose_reply_failed_is_captioned_for_that_not_for_the_window(api, app):
+    at = app()
+    send(at, "first")
+    api.queue(http_error(529, "overloaded_error", repeat=5))
+    send(at, "lost one")
+    send(at, "third")
+    notes = [c for c in captions(at) if c.startswith("Not sent")]
+    assert notes == ["Not sent with the next message: it has no reply to go with it."]
+    assert [m["content"] for m in api.requests[-1]["messages"]] == ["first", "echo: first", "third"]
+
+
+def test_the_401_line_names_the_page_control_not_a_terminal_option(api, app):
+    at = app()
+    api.queue(http_error(401, "authentication_error"))
+    send(at, "hello")
+    line = next(e.value for e in at.error if "(401)" in e.value)
+    assert "--backend" not in line
+    assert "open “anthropic · claude-haiku-4-5” in the sidebar and pick “Local model (offline)”" in line
+    assert "Local model (offline)" in next(r for r in at.radio if r.key.startswith("chat_backend_")).options
+
+
+def test_the_model_that_wrote_each_reply_shows_beside_it(api, app):
+    at = app()
+    send(at, "on haiku")
+    next(s for s in at.selectbox if s.key.startswith("chat_model_")).set_value("claude-sonnet-4-6").run()
+    send(at, "on sonnet")
+    labels = [c for c in captions(at) if c.startswith(":material/smart_toy:")]
+    assert labels == [":material/smart_toy: claude\\-haiku\\-4\\-5", ":material/smart_toy: claude\\-sonnet\\-4\\-6"]
+
+
+def test_the_claude_model_choice_survives_a_trip_to_the_local_model(api, app):
+    at = app()
+    next(s for s in at.selectbox if s.key.startswith("chat_model_")).set_value("claude-sonnet-4-6").run()
+    backend = lambda: next(r for r in at.radio if r.key.startswith("chat_backend_"))  # noqa: E731
+    backend().set_value("local").run()
+    assert at.session_state["chat"].backend.name == "local"
+    backend().set_value("anthropic").run()
+    assert at.session_state["chat"].backend.model == "claude-sonnet-4-6"
+    assert next(s for s in at.selectbox if s.key.startswith("chat_model_")).value == "claude-sonnet-4-6"
+    send(at, "which model?")
+    assert api.requests[-1]["model"] == "claude-sonnet-4-6"
+
+
+def test_a_persona_edit_applies_and_an_empty_one_says_it_was_not(api, app):
+    at = app()
+    persona = lambda: next(t for t in at.text_area if t.key.startswith("chat_system_"))  # noqa: E731
+    persona().set_value("You are a pirate.").run()
+    assert any("Persona applied" in t.value for t in at.toast)
+    send(at, "ahoy")
+    assert api.requests[-1]["system"] == "You are a pirate."
+    persona().set_value("   ").run()
+    assert any("empty persona was not applied" in t.value for t in at.toast)
+    send(at, "again")
+    assert api.requests[-1]["system"] == "You are a pirate."
+
+
+def test_only_back_or_forward_moves_the_page_to_the_url(api, app):
+    at = app()
+    first, second = two_chats(at, "first chat", "second chat")
+    at.query_params["c"] = first  # a rerun request carrying a URL the page has moved on from (not Back)
+    at.run()
+    assert bubbles(at) == ["second chat", "echo: second chat"] and at.query_params["c"] == second
+    picker(at).set_value(int(first)).run()  # a switch made on the page moves the URL, not the other way
+    assert at.query_params["c"] == first and bubbles(at)[0] == "first chat"
+    # Back and Forward themselves: tests/test_browser_ux.py (AppTest cannot press them)
+
+
+@pytest.mark.parametrize("given", ["{id} ", " {id}", "{id}\t", ["999", "{id}"], ["abc", "{id}"]])
+def test_odd_urls_that_name_a_conversation_open_it_and_are_rewritten(api, app, given):
+    at = app()
+    send(at, "here")
+    cid = at.query_params["c"]
+    value = [v.format(id=cid) for v in given] if isinstance(given, list) else given.format(id=cid)
+    odd = app(query={"c": value})
+    assert not odd.warning and bubbles(odd) == ["here", "echo: here"]
+    assert odd.query_params["c"] == cid  # one c, digits only
+
+
+def test_a_repeated_c_naming_nothing_says_exactly_which_was_read(api, app):
+    at = app(query={"c": ["1", "7x"]})
+    assert [w.value.replace("\\", "") for w in at.warning] == ["Conversation 7x not found: this is a new chat."]
+    assert "c" not in at.query_params
+
+
+def test_free_reads_the_same_in_the_sidebar_and_on_the_token_page(app):
+    at = app()
+    assert metrics(at)["Cost"] == "free"
+    send(at, "Hi")
+    assert metrics(at)["Cost"] == "free"
+    at.switch_page(TOKENS).run()
+    assert metrics(at)["Cost"] == "free"
+
+
+def test_the_token_table_has_named_columns_and_rounded_numbers(api, app):
+    import json
+
+    at = app()
+    for text in ["one", "two", "three"]:
+        send(at, text)
+    at.switch_page(TOKENS).run()
+    table = at.dataframe[0]
+    config = json.loads(table.proto.columns)
+    assert {name: column.get("label") for name, column in config.items()}["cache_read_tokens"] == "Input read from cache"
+    assert all(column.get("label") and "_" not in column["label"] for name, column in config.items() if name != "_index")
+    assert config["cost_usd"]["type_config"]["format"] == "%.6f"
+    costs = table.value["cost_usd"]
+    assert (costs == costs.round(6)).all() and costs.gt(0).all()  # dollars to the micro-dollar, no float noise
+
+
+def test_the_two_computed_cost_lines_can_be_told_apart(api, app):
+    import json
+
+    at = app()
+    send(at, "short")
+    at.switch_page(TOKENS).run()
+    spec = json.loads(at.get("vega_lite_chart")[2].proto.spec)
+    text = json.dumps(spec)
+    # Short turns never fill the window: the plain slide costs what no caching does, drawn as one labelled line.
+    assert "with no caching (computed), or the plain sliding window" in text and "plain sliding window, no cache" not in text
+    assert any("coincide" in c or "one line shows both" in c for c in captions(at))

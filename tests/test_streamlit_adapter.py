@@ -42,3 +42,10 @@ def test_streaming_relies_on_what_streamlit_still_has():
     from streamlit.delta_generator import DeltaGenerator
 
     assert "unterminated_parsing" in inspect.signature(DeltaGenerator._markdown).parameters
+
+
+def test_back_and_forward_runs_are_still_marked():
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
+
+    assert "is_history_navigation" in ScriptRunContext.__dataclass_fields__, "Streamlit no longer marks Back/Forward runs"
+    assert streamlit_adapter.is_history_navigation() is False  # outside a run

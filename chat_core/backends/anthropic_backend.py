@@ -54,7 +54,7 @@ class AnthropicBackend(Backend):
     ) -> Iterator[str]:
         if not self._has_credential():
             raise errors.NoCredentialError(
-                "No Anthropic API key is set: export ANTHROPIC_API_KEY, or use the local model (--backend local)."
+                f"No Anthropic API key is set: export ANTHROPIC_API_KEY, or {errors.USE_LOCAL_MODEL}."
             )
         stream = None
         try:
@@ -143,12 +143,12 @@ def translate(exc: Exception, model: str, client: anthropic.Anthropic) -> errors
             return errors.StreamError(f"{what} and the reply broke off; {kept}. Send again to retry.")
         if isinstance(exc, anthropic.AuthenticationError):
             return errors.AuthError(
-                "Claude rejected the API key (401): check ANTHROPIC_API_KEY, or use the local model (--backend local)."
+                f"Claude rejected the API key (401): check ANTHROPIC_API_KEY, or {errors.USE_LOCAL_MODEL}."
             )
         if isinstance(exc, anthropic.PermissionDeniedError):
             return errors.AuthError(f"This API key may not use {model} (403): pick another model or check the key's workspace.")
         if isinstance(exc, anthropic.NotFoundError):
-            return errors.RequestError(f"Claude does not know the model '{model}' (404): choose another with --model or CHAT_MODEL.")
+            return errors.RequestError(f"Claude does not know the model '{model}' (404): {errors.CHOOSE_ANOTHER_MODEL}.")
         if isinstance(exc, anthropic.RateLimitError):
             return errors.RateLimitError("Claude's rate limit was reached (429) and retries did not help: wait a minute, then send again.")
         if isinstance(exc, anthropic.OverloadedError) or code == 529:
