@@ -164,10 +164,10 @@ class ReplyJob:
             status, error = FAILED, errors.ChatError(
                 f"The reply failed unexpectedly ({type(exc).__name__}); what it had is kept. Send again to retry.")
         finally:
+            if status == STOPPED:  # the text as it was when stopped, before the backend counts it
+                self.reply.text = "".join(self._chunks)
             if chunks is not None:
                 chunks.close()  # the backend settles the reply's usage and timings
-        if status == STOPPED:
-            self.reply.text = "".join(self._chunks)  # the text as it was when stopped
         self.status, self.error = status, error
         self._ended.set()
         self._saver.join()

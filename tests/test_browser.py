@@ -235,6 +235,7 @@ def test_two_browsers_on_one_conversation_stay_in_step(served, api, isolated):
         send(a, "from A")
         a.wait_for_function("() => document.body.innerText.includes('echo: from A')")
         idle(a)
+        a.wait_for_function("() => location.search.includes('c=')")  # the stored chat's id reaches the URL
         open_app(b, url_of(a))
         assert "echo: from A" in idle(b)
         send(a, "A again")

@@ -85,7 +85,8 @@ def test_the_token_page_charts_the_turns_of_the_open_conversation(api, app):
     at.switch_page(TOKENS).run()
     assert not at.exception
     assert at.query_params["c"] == cid  # the conversation stays in the URL on every page
-    assert "**one** · anthropic · claude-haiku-4-5" in at.caption[0].value
+    caption = at.caption[0].value  # the title as plain text: Markdown characters escaped, shown as typed
+    assert caption.startswith("**one** · ") and "claude\\-haiku\\-4\\-5" in caption
     assert len(at.get("vega_lite_chart")) == 4  # input (with the cache), output, running cost, time to first token
     frame = at.dataframe[0].value
     assert list(frame["turn"]) == [1, 2, 3]

@@ -122,7 +122,7 @@ def test_without_sign_in_it_listens_on_this_machine_only_and_a_new_visitor_start
                 second.wait_for_function("() => document.body.innerText.includes('Could not reach Claude')",
                                          timeout=60000)
                 shown = idle(second)
-                assert "http://127.0.0.1:9/" in shown and "hunter2" not in shown
+                assert "http://user:(hidden)@127.0.0.1:9/" in shown and "hunter2" not in shown
             finally:
                 broken.stop()
             browser.close()
