@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chat_core.conversation import Message  # noqa: E402
 from chat_core.search import search  # noqa: E402
-from chat_core.storage import _DIALECT_TYPES, LOCAL_OWNER, MIGRATIONS, Store, _fts5_index, title_from  # noqa: E402
+from chat_core.migrations import DIALECT_TYPES, MIGRATIONS, fts5_index  # noqa: E402
+from chat_core.storage import LOCAL_OWNER, Store, title_from  # noqa: E402
 
 CONVERSATIONS = 10_000
 MESSAGES = 1_000_000
@@ -79,7 +80,7 @@ def generate(messages: int, conversations: int) -> tuple[list[str], list[tuple],
 def version_3(url: str) -> sa.Engine:
     """An empty database at schema version 3: the one before search."""
     engine = sa.create_engine(url)
-    types = _DIALECT_TYPES[engine.dialect.name]
+    types = DIALECT_TYPES[engine.dialect.name]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(sa.text("DROP TABLE IF EXISTS turns, messages, conversations, schema_version CASCADE"))
@@ -157,7 +158,7 @@ def write_costs(store: Store, texts: list[str]) -> tuple[list[float], list[float
         triggers = {f"{index}_{event}": statement
                     for index, table, column in (("message_search", "messages", "text"),
                                                  ("title_search", "conversations", "title"))
-                    for event, statement in zip(("insert", "delete", "update"), _fts5_index(index, table, column)[1:4])}
+                    for event, statement in zip(("insert", "delete", "update"), fts5_index(index, table, column)[1:4])}
         for block in range(0, WRITES, BLOCK):
             with_index += [timed_write(store, cid, text) for text in texts[block:block + BLOCK]]
             with store.engine.begin() as conn:

@@ -3,6 +3,7 @@ and one line for each way it fails. chat_core.storage builds the store on it."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -75,6 +76,16 @@ def own_sqlite_transactions(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(IMMEDIATE) else "BEGIN")
+
+
+@contextlib.contextmanager
+def write_transaction(engine: sa.Engine):
+    """A write transaction that may read before it writes: on SQLite it holds the write lock
+    from BEGIN (IMMEDIATE), so writers take turns and never fail mid-way."""
+    with engine.connect() as conn:
+        conn.execution_options(**{IMMEDIATE: True})
+        with conn.begin():
+            yield conn
 
 
 def storable(text: str) -> str:

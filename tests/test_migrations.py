@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from chat_core.errors import StorageError
 from chat_core.search import search
-from chat_core.storage import _MIGRATION_LOCK, MIGRATIONS, Store, _fts5_index, sqlite_path
+from chat_core.migrations import MIGRATION_LOCK, MIGRATIONS, fts5_index
+from chat_core.storage import Store, sqlite_path
 from tests.conftest import ROOT
 
 LATEST = MIGRATIONS[-1][0]
@@ -81,7 +82,7 @@ def migrating(url: str) -> bool:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         held = conn.execute(sa.text("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' "
-                                    "AND objid::bigint = :key AND granted"), {"key": _MIGRATION_LOCK}).scalar()
+                                    "AND objid::bigint = :key AND granted"), {"key": MIGRATION_LOCK}).scalar()
     engine.dispose()
     return bool(held)
 
@@ -177,7 +178,7 @@ def test_a_failing_migration_is_named_with_its_error_and_changes_nothing(db_url,
 
 @pytest.mark.parametrize("schema, leftovers", [
     (1, [MIGRATIONS[1][1][0]]),  # ALTER TABLE messages ADD COLUMN reply_to
-    (3, _fts5_index("message_search", "messages", "text")[:4]),  # the index and its triggers, not built
+    (3, fts5_index("message_search", "messages", "text")[:4]),  # the index and its triggers, not built
 ])
 def test_what_an_older_version_left_of_a_killed_migration_is_taken_as_done(tmp_path, schema, leftovers):
     """SQLite, as the issue found it: the older runner had committed a migration's first

@@ -11,7 +11,8 @@ from chat_core.conversation import Message
 from chat_core.database import timed_out
 from chat_core.errors import InputTooLongError, StorageError, TimeoutError_
 from chat_core.search import ELLIPSIS, MATCH_END, MATCH_START, MAX_CHARACTERS, MAX_WORDS, search, search_words
-from chat_core.storage import _DIALECT_TYPES, LOCAL_OWNER, MIGRATIONS, Store, sqlite_path
+from chat_core.migrations import DIALECT_TYPES, MIGRATIONS
+from chat_core.storage import LOCAL_OWNER, Store, sqlite_path
 from chat_core.usage import TurnRecord, Usage
 from tests.conftest import run_cli
 
@@ -192,7 +193,7 @@ def test_a_version_3_database_is_indexed_by_migration_4(db_url):
         conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER NOT NULL)"))
         for number, statements in MIGRATIONS[:3]:
             for statement in statements:
-                conn.execute(sa.text(statement.format(**_DIALECT_TYPES[engine.dialect.name])))
+                conn.execute(sa.text(statement.format(**DIALECT_TYPES[engine.dialect.name])))
             conn.execute(sa.text("INSERT INTO schema_version VALUES (:v)"), {"v": number})
         conn.execute(sa.text("INSERT INTO conversations (title, system, window_size, backend, model, created_at, "
                              "updated_at, owner) VALUES ('Old zeppelin notes', 's', 0, 'local', 'm', 1, 2, :o)"),

@@ -16,7 +16,8 @@ from chat_core.conversation import COMPLETE, CUT_OFF, FAILED, STOPPED, STREAMING
 from chat_core.errors import StorageError, redact_url
 from chat_core.database import storable
 from chat_core.liveness import CUT_OFF_NOTE
-from chat_core.storage import MIGRATIONS, Store
+from chat_core.migrations import MIGRATIONS
+from chat_core.storage import Store
 from chat_core.usage import TurnRecord, Usage
 from tests.conftest import ROOT, TEST_KEY, cli_until, run_cli
 from tests.loopback_api import http_error, reply
