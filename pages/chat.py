@@ -21,7 +21,7 @@ from dashboard import scroll, state
 from dashboard.clipboard import copy_button
 from dashboard.streamlit_adapter import stream_markdown
 
-PICKER_TITLE = 16  # characters of a title the sidebar's picker shows beside its date
+PICKER_TITLE = 14  # characters of a title the sidebar's picker shows beside its date and #id
 RECENT = 60  # messages drawn before "show earlier", so a long chat reruns fast
 WINDOW_STEPS = list(range(1, 21)) + ["all"]
 BACKEND_LABELS = {"local": "Local model (offline)", "anthropic": "Claude"}
@@ -54,10 +54,13 @@ def show_counters() -> None:
 
 
 def picker_label(conversation_id: int, title: str, created_at: float) -> str:
-    """A conversation in the picker: its title, cut to fit the sidebar, then its date, time and
-    `#id`, always whole. The id keeps labels apart: the browser sends a choice back by its label."""
+    """A conversation in the picker: its title, cut to fit the sidebar, then when it began (the time
+    for today's, else the date) and its `#id`, always whole. The id keeps labels apart: the browser
+    sends a choice back by its label."""
     short = title if len(title) <= PICKER_TITLE else title[:PICKER_TITLE - 1].rstrip() + "…"
-    return f"{short} · {dt.datetime.fromtimestamp(created_at):%b %d %H:%M} · #{conversation_id}"
+    made = dt.datetime.fromtimestamp(created_at)
+    when = f"{made:%H:%M}" if made.date() == dt.date.today() else f"{made:%b %d}"  # today's by their time
+    return f"{short} · {when} · #{conversation_id}"
 
 
 def conversation_picker() -> None:
