@@ -11,7 +11,7 @@ import threading
 import streamlit as st
 
 from chat_core import ChatSession, Settings, errors, format_cost, settings_from_env
-from chat_core.backends import Backend, make_backend
+from chat_core.backends import Backend, make_backend, output_estimated
 from chat_core.backends.claude_env import has_credential
 from chat_core.ids import conversation_id_from_url
 from chat_core.storage import Store
@@ -124,6 +124,16 @@ def cost_text(chat: ChatSession) -> str:
     """The conversation's cost, worded the same on every page: *free* on the bundled model."""
     backends = {record.backend for record in chat.records} or {chat.backend.name}
     return "free" if backends == {"local"} else format_cost(chat.totals.cost_usd)
+
+
+def output_text(chat: ChatSession) -> str:
+    """The conversation's output tokens, worded the same on every page: `~N` when a stopped or
+    cut Claude reply was counted by its text (Claude sends its own count only when a reply ends)."""
+    tokens = f"{chat.totals.usage.output_tokens:,}"
+    return f"~{tokens}" if any(output_estimated(record) for record in chat.records) else tokens
+
+
+OUTPUT_HELP = "Of every reply in this conversation; ~ marks an estimate, for a stopped or cut reply from Claude."
 
 
 def error_line(text: str, settings_button: str) -> str:

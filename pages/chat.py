@@ -48,7 +48,7 @@ def show_counters() -> None:
     total = chat.totals
     a, b = st.columns(2)
     a.metric("Input tokens", f"{total.usage.all_input_tokens:,}", help="Sent in this conversation, cached or not.")
-    b.metric("Output tokens", f"{total.usage.output_tokens:,}", help="Of every reply in this conversation.")
+    b.metric("Output tokens", state.output_text(chat), help=state.OUTPUT_HELP)
     st.metric("Cost", state.cost_text(chat), help="Of this conversation: free on the local model, unknown when a model "
                                                   "has no known price.")
 

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from chat_core import format_cost
+from chat_core.backends import output_estimated
 from chat_core.conversation import window_label
 from chat_core.markdown_safety import literal
 from chat_core.whatif import what_if
@@ -29,12 +30,13 @@ priced = frame["cost_usd"].notna().all()
 cost_text = state.cost_text(chat)  # the sidebar's words too
 free = cost_text == "free"
 frame["running_cost_usd"] = frame["cost_usd"].cumsum() if priced else None
+frame["output_estimated"] = [output_estimated(record) for record in records]
 
 total = chat.totals
 a, b, c, d = st.columns(4)
 a.metric("Input tokens", f"{total.usage.all_input_tokens:,}")
 b.metric("Read from cache", f"{total.usage.cache_read_tokens:,}")
-c.metric("Output tokens", f"{total.usage.output_tokens:,}")
+c.metric("Output tokens", state.output_text(chat), help=state.OUTPUT_HELP)
 d.metric("Cost", cost_text)
 
 x = alt.X("turn:O", title="turn")
@@ -139,7 +141,7 @@ if frame["ttft_s"].notna().any():
 COLUMNS = {  # what one reads first, first
     "turn": ("Turn", None), "model": ("Model", None), "input_tokens": ("Input, uncached", None),
     "cache_write_tokens": ("Input written to cache", None), "cache_read_tokens": ("Input read from cache", None),
-    "output_tokens": ("Output tokens", None), "cost_usd": ("Cost (USD)", 6), "running_cost_usd": ("Running cost (USD)", 6),
+    "output_tokens": ("Output tokens", None), "output_estimated": ("Output is an estimate", None), "cost_usd": ("Cost (USD)", 6), "running_cost_usd": ("Running cost (USD)", 6),
     "ttft_s": ("First token (s)", 3), "total_s": ("Reply time (s)", 3), "messages_sent": ("Messages sent", None),
     "unwindowed_input_tokens": ("Input with no window (estimate)", None), "status": ("Status", None),
     "stop_reason": ("Stop reason", None), "backend": ("Backend", None),

@@ -505,3 +505,21 @@ def test_the_two_computed_cost_lines_can_be_told_apart(api, app):
     # Short turns never fill the window: the plain slide costs what no caching does, drawn as one labelled line.
     assert "with no caching (computed), or the plain sliding window" in text and "plain sliding window, no cache" not in text
     assert any("coincide" in c or "one line shows both" in c for c in captions(at))
+
+
+def test_a_stopped_claude_reply_shows_its_output_count_as_an_estimate(api, app):
+    at = app()
+    send(at, "one")
+    assert [m.value for m in at.metric if m.label == "Output tokens"] == ["2"]  # "echo: one": Claude's own count
+    api.queue(reply("a b c d e f g h", delay=0.3))  # slow enough to stop while its job streams
+    chunks = at.session_state["chat"].send("two")
+    next(chunks)
+    chunks.close()  # stopped after its first chunk, as a Stop does
+    at.run()
+    stopped = at.session_state["chat"].records[-1]
+    assert stopped.status == "stopped" and stopped.usage.output_tokens > 0
+    shown = [m.value for m in at.metric if m.label == "Output tokens"]
+    assert shown == [f"~{2 + stopped.usage.output_tokens}"]
+    at.switch_page(TOKENS).run()
+    assert [m.value for m in at.metric if m.label == "Output tokens"] == shown
+    assert list(at.dataframe[0].value["output_estimated"]) == [False, True]
