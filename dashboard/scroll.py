@@ -9,11 +9,20 @@ import streamlit as st
 FOUND_KEY = "chat_found"  # the key of the container around the message the search found
 SCRIPT = """
 (() => {
-  let tries = 0;
+  let tries = 0, steady = 0;
   const look = () => {
     const target = document.querySelector(".st-key-chat_found");
-    if (target) target.scrollIntoView({block: "center"});
-    if (++tries < 10) setTimeout(look, 150);  // again while the page around it is still being drawn
+    if (target) {
+      const box = target.getBoundingClientRect();
+      if (box.top < 0 || box.bottom > innerHeight) {
+        target.scrollIntoView({block: "center"});
+        steady = 0;
+      } else {
+        steady++;
+      }
+    }
+    // The page around it is drawn in steps (frames, replies): look again until it has stayed in view.
+    if (++tries < 40 && steady < 5) setTimeout(look, 150);
   };
   look();
 })();

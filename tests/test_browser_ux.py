@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import os
-import time
 
 import pytest
 
@@ -144,7 +143,8 @@ def test_a_search_result_scrolls_to_the_match_and_closes_the_search(served, api,
     tab.locator(f".st-key-chat_hit_{long} button").click()
     tab.wait_for_selector(".st-key-chat_found")
     idle(tab)
-    time.sleep(1)  # the scroll settles
+    tab.wait_for_function("""() => { const box = document.querySelector(".st-key-chat_found").getBoundingClientRect();
+                                     return box.top >= 0 && box.bottom <= innerHeight; }""", timeout=10000)
     assert tab.locator('[data-testid="stPopoverBody"]').count() == 0 or not tab.locator(
         '[data-testid="stPopoverBody"]').first.is_visible()
     found = tab.locator(".st-key-chat_found").bounding_box()
