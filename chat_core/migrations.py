@@ -173,16 +173,20 @@ def migrate(engine: sa.Engine, path: Path | None, url: str, upto: int | None = N
     """Apply the migrations the database lacks (up to version `upto`); return its version.
     `path`: the SQLite file (None on PostgreSQL); `url`: the database, fit for a message."""
     target = MIGRATIONS[-1][0] if upto is None else upto
-    version = schema_version(engine)
     deadline = time.monotonic() + MIGRATION_WAIT_S
-    while version < target:
+    while True:
         try:
-            version = _migrate_once(engine, url, target)
+            version = schema_version(engine)
+            while version < target:
+                version = _migrate_once(engine, url, target)
+            return version
         except sa.exc.OperationalError as exc:
-            # SQLite: another process is migrating a large database; wait for it.
+            # SQLite: another process is creating or migrating this database. Its lock can
+            # answer "locked" at once, without waiting (a new file being switched to WAL while
+            # it is read, say): wait for it and look again, reading the version included.
             if path is None or "locked" not in str(exc.orig) or time.monotonic() > deadline:
                 raise
-    return version
+            time.sleep(0.05)
 
 
 def schema_version(engine: sa.Engine) -> int:
