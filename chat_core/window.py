@@ -36,7 +36,12 @@ POLICIES = (CACHE_AWARE, SLIDE)
 def estimate_tokens(text: str) -> int:
     """A rough token count (about 4 characters a token), for sizing the window
     only: an estimate, never a billed or displayed count."""
-    return -(-len(text) // 4)
+    return tokens_for_chars(len(text))
+
+
+def tokens_for_chars(chars: int) -> int:
+    """`estimate_tokens` of a text `chars` characters long (the store sums lengths, not texts)."""
+    return -(-chars // 4)
 
 
 def _kept_after_drop(recent: Sequence[int], window: int, min_prefix_tokens: int) -> int:

@@ -11,9 +11,10 @@ import threading
 import streamlit as st
 
 from chat_core import ChatSession, Settings, errors, format_cost, settings_from_env
-from chat_core.backends import Backend, make_backend, output_estimated
+from chat_core.backends import Backend, make_backend
 from chat_core.backends.claude_env import has_credential
 from chat_core.ids import conversation_id_from_url
+from chat_core.session import LATEST
 from chat_core.storage import Store
 from dashboard import access, streamlit_adapter
 
@@ -122,15 +123,16 @@ def plain(text: str) -> str:
 
 def cost_text(chat: ChatSession) -> str:
     """The conversation's cost, worded the same on every page: *free* on the bundled model."""
-    backends = {record.backend for record in chat.records} or {chat.backend.name}
-    return "free" if backends == {"local"} else format_cost(chat.totals.cost_usd)
+    total = chat.totals
+    free = total.all_local if total.turns else chat.backend.name == "local"
+    return "free" if free else format_cost(total.cost_usd)
 
 
 def output_text(chat: ChatSession) -> str:
     """The conversation's output tokens, worded the same on every page: `~N` when a stopped or
     cut Claude reply was counted by its text (Claude sends its own count only when a reply ends)."""
-    tokens = f"{chat.totals.usage.output_tokens:,}"
-    return f"~{tokens}" if any(output_estimated(record) for record in chat.records) else tokens
+    total = chat.totals
+    return f"~{total.usage.output_tokens:,}" if total.estimated else f"{total.usage.output_tokens:,}"
 
 
 OUTPUT_HELP = "Of every reply in this conversation; ~ marks an estimate, for a stopped or cut reply from Claude."
@@ -157,7 +159,7 @@ def open_conversation(conversation_id: int | None) -> ChatSession:
     db = store(settings.database_url)
     chat = None
     if conversation_id is not None:
-        stored = db.load(conversation_id, me)
+        stored = db.load(conversation_id, me, latest=LATEST)
         if stored is not None:
             info = stored.info
             chat = ChatSession.from_stored(db, stored, backend_for(info.backend, info.model), settings, me)

@@ -34,6 +34,7 @@ FOUND = "chat_found"  # the id of the message a search result opened
 SCROLL = "chat_scroll_to_found"  # set when a search result was just opened: bring its message into view once
 SEARCH_OPEN = "chat_search_open"  # the search popover's open state (closed when a result is opened)
 CLAUDE_MODEL = "chat_claude_model"  # the Claude model last chosen in this browser session
+EARLIER = "chat_earlier_shown"  # the conversation whose earlier messages were asked for: all it holds is drawn
 
 chat: ChatSession = state.chat()
 cid = chat.conversation_id
@@ -329,13 +330,26 @@ def edit_box(message) -> None:
         right.button("Cancel", key="chat_edit_cancel", on_click=lambda: st.session_state.pop(EDITING, None))
 
 
+def show_earlier() -> None:
+    """Draw every message held, and hold the next older ones (a long chat holds only its latest page)."""
+    if st.session_state.get(EARLIER) == cid:
+        chat.load_earlier()
+    st.session_state[EARLIER] = cid
+
+
 def show_history() -> None:
+    wanted = st.session_state.get(FOUND)
+    if wanted is not None and not any(m.id == wanted for m in chat.messages):
+        chat.reach(wanted)  # a search hit in an older message: hold the messages from it on
     in_window = chat.in_window()
     messages = chat.messages
-    start = 0
-    found = next((i for i, m in enumerate(messages) if m.id is not None and m.id == st.session_state.get(FOUND)), None)
-    if len(messages) > RECENT and (found is None or found >= len(messages) - RECENT) and not st.toggle(f"Show {len(messages) - RECENT} earlier messages", key="chat_all"):
-        start = len(messages) - RECENT
+    found = next((i for i, m in enumerate(messages) if m.id is not None and m.id == wanted), None)
+    everything = st.session_state.get(EARLIER) == cid or (found is not None and found < len(messages) - RECENT)
+    start = 0 if everything else max(len(messages) - RECENT, 0)
+    hidden = chat.earlier.messages + start
+    if hidden:
+        st.button(f"Show earlier messages ({hidden:,} not shown)", key="chat_earlier", type="tertiary",
+                  icon=":material/expand_less:", on_click=show_earlier)
     last_question = max((i for i, m in enumerate(messages) if m.role == USER), default=None)
     answered = {i for pair in usable_exchanges(messages) for i in (pair.user_index, pair.reply_index)}
     for i in range(start, len(messages)):
