@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from .usage import Totals, Usage
-from .window import tokens_for_chars
+from .window import first_sent, tokens_for_chars
 
 # The usage totals of one conversation, as `chat_core.usage.totals` sums them from its records.
 TOTALS = """(SELECT COUNT(*) AS turns, COALESCE(SUM(input_tokens), 0) AS input_tokens,
@@ -51,9 +51,21 @@ class Earlier:
     messages: int = 0
     sizes: list[int] = field(default_factory=list)  # estimated tokens of each exchange that could be sent
     chars: int = 0  # characters of its messages that hold text
+    _starts: dict = field(default_factory=dict, repr=False, compare=False)  # window arguments: first sent
+
+    def window(self, window: int, policy: str, min_prefix_tokens: int) -> dict:
+        """The window's arguments for what follows: these sizes, and where the recurrence stands
+        after them (computed once per window setting: chat_core.window.first_sent's `resume`)."""
+        key = (window, policy, min_prefix_tokens)
+        if key not in self._starts:
+            self._starts[key] = first_sent(self.sizes, *key)
+        return {"earlier": self.sizes, "resume": (len(self.sizes), self._starts[key])}
 
     def extended(self, more: "Earlier") -> "Earlier":
-        return Earlier(self.messages + more.messages, self.sizes + more.sizes, self.chars + more.chars)
+        grown = Earlier(self.messages + more.messages, self.sizes + more.sizes, self.chars + more.chars)
+        for key, start in self._starts.items():  # the recurrence goes on from where it stood
+            grown._starts[key] = first_sent(grown.sizes, *key, resume=(len(self.sizes), start))
+        return grown
 
 
 @dataclass

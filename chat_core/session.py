@@ -118,7 +118,7 @@ class ChatSession:
 
     def in_window(self) -> set[int]:
         """Indices of past messages (of those held) that the next request will carry."""
-        return window_indices(self.messages, *self.window_args, earlier=self.earlier.sizes)
+        return window_indices(self.messages, *self.window_args, **self.earlier.window(*self.window_args))
 
     def last_saved_id(self) -> int | None:
         """The newest stored message this session holds, any version."""
@@ -366,10 +366,10 @@ class ChatSession:
             moved = waited or any(m.status == STREAMING for m in plan.history)  # a reply ended meanwhile
             if moved and store is not None and cid is not None:  # what it follows is in the store now
                 plan.history, plan.earlier = _stored_history(store, cid, owner, plan.user)
-            if plan.earlier.sizes and window_start(plan.history, *window_args, earlier=plan.earlier.sizes) < 0:
+            if plan.earlier.sizes and window_start(plan.history, *window_args, **plan.earlier.window(*window_args)) < 0:
                 # The window reaches before the page held (a window of "all"): this request loads it.
                 plan.history, plan.earlier = _stored_history(store, cid, owner, plan.user, whole=True)
-            request = build_request(plan.history, plan.user.text, *window_args, earlier=plan.earlier.sizes)
+            request = build_request(plan.history, plan.user.text, *window_args, **plan.earlier.window(*window_args))
             reply = Reply(backend.name, backend.model)
 
             def begin() -> None:

@@ -97,3 +97,17 @@ def test_an_exchange_in_a_long_conversation_costs_a_few_statements(api, db_url):
     print(f"statements for one exchange: {len(writes)}: {writes}")
     assert len(writes) <= 16
     assert chat.messages[-1].text == "echo: one more" and chat.messages[-1].status == COMPLETE
+
+
+def test_the_window_recurrence_resumed_from_a_known_point_gives_the_same_start():
+    import random
+
+    from chat_core.window import first_sent
+
+    rng = random.Random(15)
+    for _ in range(300):
+        sizes = [rng.choice((5, 40, 300, 900)) for _ in range(rng.randrange(0, 80))]
+        window, policy, minimum = rng.randrange(0, 21), rng.choice(POLICIES), rng.choice((0, 100, 1024, 4096))
+        k = rng.randrange(0, len(sizes) + 1)
+        known = (k, first_sent(sizes[:k], window, policy, minimum))
+        assert first_sent(sizes, window, policy, minimum, resume=known) == first_sent(sizes, window, policy, minimum)
