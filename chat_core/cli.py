@@ -181,7 +181,10 @@ def handle(session: ChatSession, line: str, term: Terminal) -> bool:
         return False
     match = COMMAND.fullmatch(text)
     if match:
-        command(session, match[1].lower(), (match[2] or "").strip(), term)
+        try:
+            command(session, match[1].lower(), (match[2] or "").strip(), term)
+        except errors.StorageError as exc:  # applied in memory, not stored
+            term.warn(f"Changed for this session only: {exc.message}")
     elif text.startswith("//"):
         turn(session, line.lstrip()[1:], term)
     elif text:

@@ -321,8 +321,18 @@ class ChatSession:
         text = self.check(text)
         if text is None:
             raise ValueError("the message is empty")
-        self._sync()
+        try:
+            self._sync()
+        except errors.StorageError as exc:
+            raise self._kept(Message(USER, text), exc) from None
         return text
+
+    def _kept(self, message: Message, exc: errors.StorageError) -> errors.StorageError:
+        """A message the store refused: held at the end of the thread, marked unsaved (shown, never
+        sent: it has no reply), and the error to raise."""
+        message.unsaved = exc.message
+        self.conversation.messages = [*self.messages, message]
+        return exc
 
     def _sync(self) -> None:
         if self.changed_elsewhere() and not self.refresh():
@@ -347,7 +357,10 @@ class ChatSession:
         if self.store is not None:
             new = dict(system=self.settings.system, window=self.settings.window,
                        backend=self.backend.name, model=self.backend.model)
-            self.conversation_id, user.id = self.store.add_user_message(self.conversation_id, user, self.owner, new)
+            try:
+                self.conversation_id, user.id = self.store.add_user_message(self.conversation_id, user, self.owner, new)
+            except errors.StorageError as exc:
+                raise self._kept(user, exc) from None
             self.title = self.title or title_from(user.text)
             self._seen = user.id
         plan = _Plan(user, list(history), self.messages, self.earlier, replaced)
@@ -438,8 +451,11 @@ class ChatSession:
             return
         plan.settled = True
         message, record = plan.result
-        if message.id is not None and self.refresh():
-            return
+        try:
+            if message.id is not None and self.refresh():
+                return
+        except errors.StorageError:
+            pass  # stored, but it cannot be read back now: held in memory as it is below
         if plan.takes_place:
             # Not stored: in memory, the new reply takes the place of any earlier one to its question.
             at = next((i + 1 for i, m in enumerate(self.messages) if m is plan.user), len(self.messages))
@@ -451,7 +467,7 @@ class ChatSession:
         self.everything.append(message)
         record.turn = self.totals.turns + 1
         self.records.append(record)
-        if self._summed is not None:  # counted here, not in the store's sums
+        if self._summed is not None and message.id is None:  # not in the store's sums: counted here
             self._summed = Summed(self._summed.totals + totals([record]), self._summed.upto)
 
     def _unwindowed_estimate(self, request: Sequence[Message], plan: "_Plan", reply: Reply) -> int | None:

@@ -216,13 +216,20 @@ def current_chat() -> ChatSession:
     the URL (a refresh keeps it), else a new unsaved one. Keeps `?c=` in the URL on
     every page. Stops the page with one line when the store fails."""
     me = owner()
+    chat = st.session_state.get(CHAT)
     try:
-        chat = st.session_state.get(CHAT)
         if chat is None or chat.owner != me or _moved_by_browser(chat):
             chat = _from_url()  # just read from the store
         elif not chat.refresh():
             notice(f"Conversation {chat.conversation_id} was deleted (in another tab?): this is a new chat.")
             chat.new_conversation()
+    except errors.StorageError as exc:
+        if chat is None or chat.owner != me:
+            st.error(exc.message)
+            st.stop()
+        # The store went away: this session's conversation stays as it was read, with what it holds
+        # in memory (a reply or a message the store refused, marked not saved), under one line.
+        st.warning(plain(exc.message), icon=":material/cloud_off:")
     except errors.ChatError as exc:
         st.error(exc.message)
         st.stop()
