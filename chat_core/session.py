@@ -29,6 +29,7 @@ from .conversation import (
     window_start,
 )
 from .jobs import JOBS, ReplyJob, Ticket, busy_error
+from .kept import KEPT, key as kept_key
 from .loading import Earlier, Summed
 from .storage import LOCAL_OWNER, StoredConversation, title_from
 from .text_in import encodable
@@ -145,7 +146,9 @@ class ChatSession:
 
     def _take(self, stored: StoredConversation, unsaved: Sequence[Message] = ()) -> None:
         info = stored.info
-        self.conversation.messages = stored.messages + list(unsaved)
+        kept = KEPT.of(kept_key(self.store.url, self.owner, info.id))  # refused here or in another view
+        unsaved = [*kept, *(m for m in unsaved if not any(m is k for k in kept))]
+        self.conversation.messages = stored.messages + unsaved
         self.everything = stored.versions
         self.conversation.system = info.system
         self.records = stored.records
@@ -332,6 +335,8 @@ class ChatSession:
         sent: it has no reply), and the error to raise."""
         message.unsaved = exc.message
         self.conversation.messages = [*self.messages, message]
+        if self.store is not None and self.conversation_id is not None:
+            KEPT.add(kept_key(self.store.url, self.owner, self.conversation_id), message)
         return exc
 
     def _sync(self) -> None:
@@ -443,6 +448,7 @@ class ChatSession:
             except errors.StorageError as exc:
                 if message.id is None:
                     message.unsaved = exc.message
+                    KEPT.add(kept_key(store.url, owner, cid), message)
         plan.result = (message, record)
 
     def _settle(self, plan: "_Plan", ticket: Ticket) -> None:

@@ -13,7 +13,9 @@ import streamlit as st
 from chat_core import ChatSession, Settings, errors, format_cost, settings_from_env
 from chat_core.backends import Backend, make_backend
 from chat_core.backends.claude_env import has_credential
+from chat_core.errors import redact_url
 from chat_core.ids import conversation_id_from_url
+from chat_core.kept import KEPT, key as kept_key
 from chat_core.session import LATEST
 from chat_core.storage import Store
 from dashboard import access, streamlit_adapter
@@ -206,6 +208,17 @@ def _moved_by_browser(chat: ChatSession) -> bool:
     return streamlit_adapter.is_history_navigation() and _url_ids() != _url_for(chat)
 
 
+def show_kept(me: str) -> None:
+    """What the store refused in the conversation the URL names (kept by this server), to copy."""
+    given = _url_ids()
+    wanted = conversation_id_from_url(given[-1]) if given else None
+    url = redact_url(base_settings().database_url)
+    for message in KEPT.of(kept_key(url, me, wanted)) if wanted is not None else ():
+        who = "Your message" if message.role == "user" else "A reply"
+        st.caption(f"{who}, not saved: copy it from here.")
+        st.code(message.text, language=None, wrap_lines=True)
+
+
 def chat() -> ChatSession:
     """The conversation `current_chat` opened for this run."""
     return st.session_state[CHAT]
@@ -226,6 +239,7 @@ def current_chat() -> ChatSession:
     except errors.StorageError as exc:
         if chat is None or chat.owner != me:
             st.error(exc.message)
+            show_kept(me)
             st.stop()
         # The store went away: this session's conversation stays as it was read, with what it holds
         # in memory (a reply or a message the store refused, marked not saved), under one line.

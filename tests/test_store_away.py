@@ -92,9 +92,16 @@ def test_the_page_keeps_what_was_written_while_the_store_is_away(api, app, away,
     assert "written while it is away" in [c.value for c in at.code]  # still there, to copy
     fresh = app()  # a new chat in another tab: its sidebar says so in one line
     assert not fresh.exception and any("cannot be read now" in c.value for c in fresh.caption)
+    cid = at.query_params["c"][0] if isinstance(at.query_params["c"], list) else at.query_params["c"]
+    reloaded = app({"c": cid})  # a reload while it is away: one line, and what was not saved, to copy
+    assert not reloaded.exception and len(reloaded.error) == 1
+    assert {SLOW, "written while it is away"} <= {c.value for c in reloaded.code}
     away.come_back()
     at.run()
     assert not at.exception and len(api.requests) == 2
+    reloaded = app({"c": cid})  # and once it is back: the stored conversation, then what it refused, marked
+    assert not reloaded.exception and bubbles(reloaded)[-2:] == [SLOW, "written while it is away"]
+    assert sum(w.value.startswith("Not saved:") for w in reloaded.warning) == 2
 
 
 def test_an_edit_refused_while_the_store_is_away_is_kept_and_never_sent_later(api, app, away, monkeypatch):
