@@ -11,7 +11,10 @@ that knows them up to some turn row adds only the rows written since (rows of `t
 
 from __future__ import annotations
 
+import collections
+import threading
 from dataclasses import dataclass, field
+from typing import Callable
 
 import sqlalchemy as sa
 
@@ -74,6 +77,42 @@ class Summed:
 
     totals: Totals = field(default_factory=Totals)
     upto: int = 0
+
+
+class SharedEarlier:
+    """The sums before a page, by conversation and page start, shared by every view in this process:
+    read once, then only the part a page left behind as it moved on (and the window's recurrence
+    with them, `Earlier.window`). A conversation's are let go when one of its versions is chosen or
+    it is deleted; a version another server chooses before a page is seen once these are let go."""
+
+    def __init__(self, conversations: int = 64, starts: int = 4):
+        self._lock = threading.Lock()
+        self._sums: collections.OrderedDict[int, dict[int, Earlier]] = collections.OrderedDict()
+        self._conversations, self._starts = conversations, starts
+
+    def get(self, conversation_id: int, before: int, read: Callable[[int, int], Earlier]) -> Earlier:
+        """The sums before message `before`; `read(since, before)` reads a part of them from the database."""
+        with self._lock:
+            known = self._sums.get(conversation_id, {})
+            if before in known:
+                return known[before]
+            since = max((start for start in known if start < before), default=0)
+            base = known.get(since)
+        part = read(since, before)
+        result = base.extended(part) if base is not None else part
+        with self._lock:
+            known = self._sums.setdefault(conversation_id, {})
+            known[before] = result
+            while len(known) > self._starts:
+                del known[next(iter(known))]
+            self._sums.move_to_end(conversation_id)
+            while len(self._sums) > self._conversations:
+                self._sums.popitem(last=False)
+        return result
+
+    def forget(self, conversation_id: int) -> None:
+        with self._lock:
+            self._sums.pop(conversation_id, None)
 
 
 def head(conn, conversation_id: int, owner: str, known: Summed | None = None):

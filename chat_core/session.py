@@ -62,7 +62,6 @@ class ChatSession:
         self.everything: list[Message] = list(self.conversation.messages)  # every version, for `versions_of`
         self.earlier = Earlier()  # what the thread holds before the messages held (see chat_core.loading)
         self._questions = LATEST  # how many latest questions are held (more once earlier ones are asked for)
-        self._start = 0  # the first stored message id held; 0: from the beginning
         self._summed: Summed | None = None  # the store's sums; None: summed from `records`
         self._apply_prompt_cache()
         self._seen = self.last_saved_id()
@@ -156,12 +155,8 @@ class ChatSession:
         self.title = info.title
         self.settings = self.settings.with_(system=info.system, window=info.window)
         self._seen = self.last_saved_id()
-        if stored.start != self._start:
-            # Only the sums of what lies before the page; a page that moved on adds the part it left.
-            moved_on = 0 < self._start < stored.start
-            before = self.store.earlier(info.id, stored.start, self._start if moved_on else 0) if stored.start else Earlier()
-            self.earlier = self.earlier.extended(before) if moved_on else before
-            self._start = stored.start
+        # Of what lies before the page, only the sums (read once per process, chat_core.loading.SharedEarlier).
+        self.earlier = self.store.earlier(info.id, stored.start) if stored.start else Earlier()
 
     def load_earlier(self, questions: int = LATEST) -> None:
         """Hold `questions` more of the questions before the ones held (and their replies)."""
@@ -220,7 +215,7 @@ class ChatSession:
         self.conversation = Conversation(self.settings.system)
         self.records = []
         self.everything = []
-        self.earlier, self._questions, self._start, self._summed = Earlier(), LATEST, 0, None
+        self.earlier, self._questions, self._summed = Earlier(), LATEST, None
         self.conversation_id = None
         self.title = None
         self._seen = None

@@ -93,6 +93,7 @@ class Store:
                                "check CHAT_DATA_DIR and its permissions.") from None
         # For messages: never a password or another secret of the URL.
         self.url = redact_url(url)
+        self._earlier = loading.SharedEarlier()
         self.migrate(schema)
 
     def explain(self, exc: sa.exc.SQLAlchemyError) -> str:
@@ -177,6 +178,7 @@ class Store:
     def delete_conversation(self, conversation_id: int, owner: str = LOCAL_OWNER) -> None:
         if not is_row_id(conversation_id):
             return
+        self._earlier.forget(conversation_id)
         with self._write() as conn:
             if not self._lock(conn, conversation_id, owner):
                 return
@@ -354,11 +356,15 @@ class Store:
                                   first or 0)
 
     @_guarded
-    def earlier(self, conversation_id: int, before: int, since: int = 0) -> Earlier:
-        """The sums of what the active thread holds before message `before` (from `since`): see
-        chat_core.loading.Earlier."""
-        with self.engine.connect() as conn:
-            return loading.earlier(conn, conversation_id, since, before)
+    def earlier(self, conversation_id: int, before: int) -> Earlier:
+        """The sums of what the active thread holds before message `before` (chat_core.loading.Earlier),
+        shared by this process's views (chat_core.loading.SharedEarlier)."""
+
+        def read(since: int, upto: int) -> Earlier:
+            with self.engine.connect() as conn:
+                return loading.earlier(conn, conversation_id, since, upto)
+
+        return self._earlier.get(conversation_id, before, read)
 
     @_guarded
     def questions_since(self, conversation_id: int, message_id: int) -> int:
@@ -411,6 +417,7 @@ class Store:
         """Make `message_id` the version shown and sent; its other versions become inactive."""
         if not (is_row_id(conversation_id) and is_row_id(message_id)):
             return
+        self._earlier.forget(conversation_id)
         with self._write() as conn:
             if not self._lock(conn, conversation_id, owner):
                 return

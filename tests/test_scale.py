@@ -111,3 +111,19 @@ def test_the_window_recurrence_resumed_from_a_known_point_gives_the_same_start()
         k = rng.randrange(0, len(sizes) + 1)
         known = (k, first_sent(sizes[:k], window, policy, minimum))
         assert first_sent(sizes, window, policy, minimum, resume=known) == first_sent(sizes, window, policy, minimum)
+
+
+def test_the_sums_before_the_page_follow_a_version_chosen_there(api, db_url):
+    store = Store(db_url)
+    cid = long_conversation(store)
+    question = store.load(cid).messages[10]  # long before the page
+    record = TurnRecord(0, Usage(1, 1), 3, "claude-haiku-4-5", "anthropic", 0.1, 0.5, FAILED, 0.0)
+    store.add_reply(cid, Message("assistant", "", FAILED, reply_to=question.id), record)  # a failed regenerate
+    chat = chat_on(store, backend="anthropic")
+    chat = ChatSession.resume(store, cid, chat.backend, chat.settings)
+    before = list(chat.earlier.sizes)
+    assert len(before) == sum(1 for n in range(2 * LATEST) if not (n % 9 == 4 or n % 13 == 6)) - 1
+    first = next(m for m in store.load(cid).versions if m.reply_to == question.id)
+    store.choose_version(cid, first.id)  # the good reply shown again
+    chat.refresh()
+    assert len(chat.earlier.sizes) == len(before) + 1 and chat.message_count == len(store.load(cid).messages)
