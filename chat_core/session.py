@@ -343,7 +343,8 @@ class ChatSession:
         return next(i for i, m in enumerate(self.messages) if m is message)
 
     def _last_question(self) -> Message:
-        question = next((m for m in reversed(self.messages) if m.role == USER), None)
+        # Never one the store refused: it was not sent, and is kept only to copy.
+        question = next((m for m in reversed(self.messages) if m.role == USER and not m.unsaved), None)
         if question is None:
             raise ValueError("there is no question to send again")
         return question
