@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -92,6 +93,7 @@ class Thinking:
     text: str = ""
     signature: str = ""
     redacted: str | None = None
+    seconds: float | None = None  # how long the reply thought before its first text (its first block)
 
     def as_param(self) -> dict:
         if self.redacted is not None:
@@ -222,6 +224,8 @@ def _pdf(name: str, data: bytes) -> Attachment:
     from pypdf import PdfReader  # imported lazily: only attaching a PDF needs it
     from pypdf.errors import PdfReadError
 
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # a damaged file is said in one line, not logged too
+
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
@@ -295,8 +299,9 @@ def local_text(text: str, attachments: Iterable[Attachment]) -> str:
     one line saying it cannot be read here."""
     parts = []
     for attachment in attachments:
-        if attachment.kind == TEXT_FILE and attachment.data is not None:
-            parts.append(f"[File {attachment.name}]\n{attachment.text}\n[End of {attachment.name}]")
+        if attachment.kind == TEXT_FILE:
+            parts.append(f"[File {attachment.name}]\n{attachment.text}\n[End of {attachment.name}]"
+                         if attachment.data is not None else f"[{attachment.name}: its text is not at hand.]")
         else:
             what = "an image" if attachment.kind == IMAGE else "a PDF"
             parts.append(f"[{attachment.name} is {what}, which this model cannot read.]")

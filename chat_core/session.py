@@ -359,6 +359,8 @@ class ChatSession:
         reply, user = job.reply, plan.user
         message = Message(ASSISTANT, reply.text, job.status, job.error.message if job.error else None, reply_to=user.id,
                           thinking=list(reply.thinking), citations=list(reply.citations))
+        if reply.thinking and reply.thinking_s is not None:
+            reply.thinking[0].seconds = round(reply.thinking_s, 1)
         record = TurnRecord(
             turn=0,  # handed out by the store, or by `_settle` when there is none
             usage=reply.usage,
