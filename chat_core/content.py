@@ -188,8 +188,10 @@ def _image(name: str, media_type: str, data: bytes) -> Attachment:
 
     try:
         with Image.open(io.BytesIO(data)) as image:
-            image.load()
             width, height = image.size
+            if max(width, height) <= LONG_EDGE:  # sent as it is: read it through (a damaged one fails here),
+                image.draft(image.mode, (width // 8, height // 8))  # a JPEG at an eighth of its size: quick
+            image.load()
             note = None
             if max(width, height) > LONG_EDGE:
                 scale = LONG_EDGE / max(width, height)

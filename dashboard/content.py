@@ -47,16 +47,13 @@ def prepared(files: Iterable) -> tuple[list[Attachment], list[str]]:
     return kept, refused + too_much
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
-def _thumbnail(sha256: str, _load) -> bytes | None:
-    """A small PNG of a stored image, made once per content hash (cached across reruns and sessions)."""
+def thumbnail(data: bytes) -> bytes | None:
+    """A small PNG of an image (a JPEG is decoded at a reduced scale: fast); None if it cannot be read."""
     from PIL import Image, UnidentifiedImageError
 
-    data = _load(sha256)
-    if data is None:
-        return None
     try:
         with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (THUMB_PX, THUMB_PX))
             image.thumbnail((THUMB_PX, THUMB_PX))
             out = io.BytesIO()
             image.convert("RGBA").save(out, "PNG")
@@ -65,15 +62,23 @@ def _thumbnail(sha256: str, _load) -> bytes | None:
     return out.getvalue()
 
 
+@st.cache_data(max_entries=512, show_spinner=False)
+def _stored_thumbnail(sha256: str, _load) -> bytes | None:
+    """The thumbnail of a stored image, made once per content hash (cached across reruns and sessions)."""
+    data = _load(sha256)
+    return None if data is None else thumbnail(data)
+
+
 def show_files(attachments: Sequence[Attachment], store) -> None:
     """The files a message carries: images as thumbnails, other files as chips (name and size)."""
     if not attachments:
         return
     row = st.container(horizontal=True, gap="small", vertical_alignment="center")
     for attachment in attachments:
-        thumb = _thumbnail(attachment.sha256, store.blob) if attachment.kind == IMAGE and store is not None else None
-        if thumb is None and attachment.kind == IMAGE and attachment.data is not None:
-            thumb = attachment.data
+        thumb = None
+        if attachment.kind == IMAGE:
+            thumb = (thumbnail(attachment.data) if attachment.data is not None
+                     else _stored_thumbnail(attachment.sha256, store.blob) if store is not None else None)
         if thumb is not None:
             row.image(thumb, width=THUMB_PX, caption=attachment.label())
         else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import io
@@ -45,12 +46,19 @@ def _decoded(source: dict, what: str) -> bytes:
 
 
 def image_size(source: dict) -> tuple[int, int]:
-    from PIL import Image, UnidentifiedImageError
-
     media_type = source.get("media_type")
     if media_type not in IMAGE_TYPES:
         raise Invalid(f"image: media_type {media_type!r} is not one of {sorted(IMAGE_TYPES)}")
-    data = _decoded(source, "image")
+    if source.get("type") != "base64":
+        raise Invalid("image: source.type must be base64 here")
+    return _image_size(source.get("data"), media_type)
+
+
+@functools.lru_cache(maxsize=16)  # checked, then counted: the same image once per request
+def _image_size(encoded: str, media_type: str) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    data = _decoded({"type": "base64", "data": encoded}, "image")
     if len(data) > MAX_IMAGE_BYTES:
         raise Invalid(f"image exceeds 5 MB maximum: {len(data)} bytes")
     try:
@@ -68,14 +76,21 @@ def image_size(source: dict) -> tuple[int, int]:
 
 def pdf_pages(source: dict) -> list[str]:
     """The text of each page of a base64 PDF document."""
+    if source.get("media_type") != "application/pdf":
+        raise Invalid("document: a base64 source must be application/pdf")
+    return list(_pdf_pages(str(source.get("data")) if source.get("type") == "base64" else None))
+
+
+@functools.lru_cache(maxsize=16)
+def _pdf_pages(encoded: str | None) -> tuple[str, ...]:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
-    if source.get("media_type") != "application/pdf":
-        raise Invalid("document: a base64 source must be application/pdf")
+    if encoded is None:
+        raise Invalid("document: source.type must be base64 or text here")
     try:
-        reader = PdfReader(io.BytesIO(_decoded(source, "document")))
-        pages = [page.extract_text() or "" for page in reader.pages]
+        reader = PdfReader(io.BytesIO(_decoded({"type": "base64", "data": encoded}, "document")))
+        pages = tuple(page.extract_text() or "" for page in reader.pages)
     except (PdfReadError, ValueError, KeyError, TypeError):
         raise Invalid("The PDF specified was not valid.") from None
     if len(pages) > MAX_PDF_PAGES:
