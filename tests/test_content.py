@@ -182,3 +182,17 @@ def test_the_api_refusing_a_file_is_one_line_and_the_message_stays(api, tmp_path
         "".join(chat.send("What is this?", attachments=[fake]))
     assert "Image does not match the provided media type image/gif" in str(failed.value)
     assert chat.messages[0].text == "What is this?" and chat.messages[0].attachments[0].name == "fake.png"
+
+
+def test_regenerate_and_edit_after_a_restart_send_the_questions_files_again(api, tmp_path):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    chat = claude_chat(Store(url))
+    "".join(chat.send("Describe", attachments=[prepare("chart.png", png())]))
+    again = resumed(Store(url), chat)
+    "".join(again.regenerate())
+    assert [b["type"] for b in api.requests[-1]["messages"][-1]["content"]] == ["image", "text"]
+    "".join(again.edit_last("Describe it in one word"))
+    sent = api.requests[-1]["messages"][-1]["content"]
+    assert [b["type"] for b in sent] == ["image", "text"] and sent[-1]["text"] == "Describe it in one word"
+    assert [a.name for a in resumed(Store(url), chat).messages[0].attachments] == ["chart.png"]
+    assert len(again.versions_of(again.messages[0])) == 2
