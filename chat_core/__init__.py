@@ -5,6 +5,7 @@ text chunks it yields; the reply itself is a `ReplyJob` the process owns.
 """
 
 from .backends import Backend, Reply, make_backend
+from .content import Attachment, AttachmentRefused, Citation, CitationFound, Thinking, ThinkingChunk, prepare
 from .config import DEFAULT_SYSTEM, Settings, settings_from_env
 from .conversation import (
     COMPLETE, CUT_OFF, FAILED, STOPPED, STREAMING, Conversation, Message, build_request, is_valid_request,
@@ -15,10 +16,14 @@ from .session import ChatSession
 from .usage import TurnRecord, Usage, cost, format_cost, price_for, totals
 
 __all__ = [
+    "Attachment",
+    "AttachmentRefused",
     "Backend",
     "BusyError",
     "ChatError",
     "ChatSession",
+    "Citation",
+    "CitationFound",
     "COMPLETE",
     "CUT_OFF",
     "Conversation",
@@ -32,6 +37,8 @@ __all__ = [
     "STOPPED",
     "STREAMING",
     "Settings",
+    "Thinking",
+    "ThinkingChunk",
     "Ticket",
     "TurnRecord",
     "Usage",
@@ -41,6 +48,7 @@ __all__ = [
     "format_cost",
     "is_valid_request",
     "make_backend",
+    "prepare",
     "price_for",
     "settings_from_env",
     "totals",

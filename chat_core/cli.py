@@ -19,6 +19,7 @@ from typing import TextIO
 from . import errors
 from .backends import make_backend, output_estimated, truncation_note
 from .backends.local import LocalBackend
+from .cli_content import Draft, ReplyPrinter, think
 from .cli_resume import find_stored, resumed_settings, show_resumed
 from .config import Settings, settings_from_env
 from .conversation import window_label
@@ -27,6 +28,7 @@ from .search import search, search_words
 from .session import ChatSession
 from .storage import LOCAL_OWNER, Store
 from .terminal_text import printable
+from .thinking import LEVELS
 from .usage import Usage, format_cost
 
 HELP = """Commands:
@@ -36,9 +38,12 @@ HELP = """Commands:
   /system TEXT   change the persona
   /retry         a new reply to your last message (the earlier reply is kept as a version)
   /edit TEXT     replace your last message with TEXT and get a new reply (the old one is kept)
+  /attach PATH   attach a file to your next message (images, PDFs, text files); /attach lists them
+  /detach        remove the attached files
+  /think LEVEL   extended thinking for this conversation: off, low, medium or high
   quit, exit     leave (Ctrl-D too; Ctrl-C stops a reply, or leaves at the prompt)
   //TEXT         send "/TEXT" as a message (a line starting with /word is a command)"""
-COMMANDS = "/help, /clear, /window N, /system TEXT, /retry, /edit TEXT, /quit"
+COMMANDS = "/help, /clear, /window N, /system TEXT, /retry, /edit TEXT, /attach PATH, /detach, /think LEVEL, /quit"
 QUIT_WORDS = ("quit", "exit", "/quit", "/exit")
 # A command is a slash, a word, then nothing or a space and its argument. Any other
 # line is a message: "/usr/bin/env is missing" or "/ 2" are sent as they are.
@@ -54,6 +59,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--system", help="the persona (system prompt)")
     parser.add_argument("--window", type=int, help="past exchanges sent with each message (0 = all)")
     parser.add_argument("--max-tokens", type=int, dest="max_tokens", help="longest reply, in tokens")
+    parser.add_argument("--thinking", nargs="?", const="medium", choices=LEVELS,
+                        help="extended thinking for this conversation (medium when no level is given)")
+    parser.add_argument("--quiet-thinking", action="store_true", dest="quiet_thinking",
+                        help="print only how long a reply thought, not its thinking")
     parser.add_argument("--resume", nargs="?", const="last", metavar="ID",
                         help="continue a stored conversation (the most recent without an ID)")
     parser.add_argument("--list", action="store_true", help="list stored conversations and exit")
@@ -65,8 +74,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 class Terminal:
     """The REPL's output: chat on stdout, notices and errors on stderr, control characters stripped."""
 
-    def __init__(self, out: TextIO, err: TextIO):
+    def __init__(self, out: TextIO, err: TextIO, quiet_thinking: bool = False):
         self.out, self.err = out, err
+        self.draft = Draft()  # files for the next message (/attach)
+        self.quiet_thinking = quiet_thinking
 
     def write(self, text: str) -> None:
         """Part of a line, such as a streamed chunk."""
@@ -127,6 +138,12 @@ def command(session: ChatSession, name: str, arg: str, term: Terminal) -> None:
         else:
             session.update(system=arg)
             term.say("Persona changed.")
+    elif name == "attach":
+        term.draft.attach(arg, term)
+    elif name == "detach":
+        term.draft.detach(term)
+    elif name == "think":
+        think(session, arg, term)
     elif name == "retry":
         turn(session, None, term, session.regenerate)
     elif name == "edit":
@@ -142,9 +159,13 @@ def turn(session: ChatSession, text: str | None, term: Terminal, start=None) -> 
     """Send one message (by default; `start` may regenerate or edit instead) and stream
     the reply, a job of its own, as it is written; failures print one line. Ctrl-C
     cancels the job: its partial reply is stored, marked stopped, and counted."""
+    files = term.draft.take() if start is None else []
     start = start or session.send
+    extra = {"attachments": files} if files else {}
     try:
-        chunks = start(notify=term.warn) if text is None else start(text, notify=term.warn)
+        chunks = start(notify=term.warn, events=True) if text is None else start(text, notify=term.warn, events=True,
+                                                                                **extra)
+        term.draft.files = [f for f in term.draft.files if f not in files]  # sent with this message
     except errors.ChatError as exc:
         term.warn(exc.message)
         return
@@ -152,11 +173,13 @@ def turn(session: ChatSession, text: str | None, term: Terminal, start=None) -> 
         term.warn("There is no message to send again yet.")
         return
     wrote = False
+    printer = ReplyPrinter(term, term.quiet_thinking)
     try:
-        for chunk in chunks:
+        for chunk in printer.text(chunks):
             term.write(chunk)
             wrote = True
         term.say("")
+        printer.sources()
     except KeyboardInterrupt:
         term.say("")
         term.warn("Stopped; the partial reply is kept.")
@@ -187,7 +210,7 @@ def handle(session: ChatSession, line: str, term: Terminal) -> bool:
             term.warn(f"Changed for this session only: {exc.message}")
     elif text.startswith("//"):
         turn(session, line.lstrip()[1:], term)
-    elif text:
+    elif text or term.draft.files:
         turn(session, line, term)
     return True
 
@@ -249,9 +272,10 @@ def build_session(settings: Settings, store: Store, args: argparse.Namespace, te
     if isinstance(backend, LocalBackend):
         backend.ensure_loaded()  # a missing or broken model file is reported before the chat starts
     if stored is None:
-        return ChatSession.start(store, backend, settings)
+        return ChatSession.start(store, backend, settings.with_(thinking=args.thinking or settings.thinking))
     chat = ChatSession.from_stored(store, stored, backend, settings)
-    chosen = {name: value for name, value in (("window", args.window), ("system", args.system)) if value is not None}
+    chosen = {name: value for name, value in (("window", args.window), ("system", args.system),
+                                              ("thinking", args.thinking)) if value is not None}
     if chosen:
         chat.update(**chosen)
     return chat
@@ -276,7 +300,7 @@ def run(argv: list[str] | None, stdin: TextIO | None) -> int:
     args = parse_args(argv)
     stdin = stdin or sys.stdin
     tolerate_bad_text(stdin, sys.stdout, sys.stderr)
-    term = Terminal(sys.stdout, sys.stderr)
+    term = Terminal(sys.stdout, sys.stderr, args.quiet_thinking)
     try:
         settings = settings_from_env(
             backend=args.backend, model=args.model, system=args.system, window=args.window, max_tokens=args.max_tokens

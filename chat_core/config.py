@@ -32,6 +32,7 @@ class Settings:
     database_url: str = ""
     window_policy: str = CACHE_AWARE  # how a full window lets go of old exchanges (chat_core.window)
     prompt_cache: bool = True  # Claude's prompt caching
+    thinking: str = "off"  # extended thinking: off, low, medium, high (chat_core.thinking)
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from .content import Attachment, Citation, Thinking
 from .window import CACHE_AWARE, estimate_tokens, first_sent
 
 USER = "user"
@@ -34,10 +35,22 @@ class Message:
     unsaved: str | None = None  # why the store could not keep it (shown beside it)
     edit_of: int | None = None  # an edited question: the id of its first version
     active: bool = True  # False: an earlier version, kept but neither shown nor sent
+    attachments: list[Attachment] = field(default_factory=list)  # files it carries (chat_core.content)
+    thinking: list[Thinking] = field(default_factory=list)  # a reply's thinking blocks, with their signatures
+    citations: list[Citation] = field(default_factory=list)  # the passages a reply cites
 
     @property
     def sendable(self) -> bool:
-        return bool(self.text.strip())
+        return bool(self.text.strip()) or (self.role == USER and bool(self.attachments))
+
+    @property
+    def tokens(self) -> int:
+        """Estimated tokens it adds to a request: its text and its attachments."""
+        return estimate_tokens(self.text) + sum(a.tokens for a in self.attachments)
+
+    def for_request(self) -> "Message":
+        """What a request carries of it: role, text, attachments and thinking."""
+        return Message(self.role, self.text, attachments=self.attachments, thinking=self.thinking)
 
 
 def thread_order(messages: Sequence[Message]) -> list[Message]:
@@ -116,7 +129,7 @@ def usable_exchanges(history: Sequence[Message]) -> list[Exchange]:
 
 def exchange_sizes(history: Sequence[Message], pairs: Sequence[Exchange]) -> list[int]:
     """Estimated tokens of each exchange, for sizing the window."""
-    return [estimate_tokens(history[p.user_index].text) + estimate_tokens(history[p.reply_index].text)  # type: ignore[index]
+    return [history[p.user_index].tokens + history[p.reply_index].tokens  # type: ignore[index]
             for p in pairs]
 
 
@@ -155,20 +168,22 @@ def window_label(window: int) -> str:
     return "all exchanges" if window == 0 else f"the last {window} exchange{'s' if window != 1 else ''}"
 
 
-def build_request(history: Sequence[Message], new_text: str, window: int, policy: str = CACHE_AWARE,
+def build_request(history: Sequence[Message], new: str | Message, window: int, policy: str = CACHE_AWARE,
                   min_prefix_tokens: int = 0, earlier: Sequence[int] = (),
                   resume: tuple[int, int] = (0, 0)) -> list[Message]:
-    """The messages to send for a new user message: the window, then that message.
+    """The messages to send for a new user message (its text, or the message with its
+    attachments): the window, then that message.
 
     Always valid for the Messages API: starts with a user message, roles
     alternate, ends with the new user message, no empty content. `earlier`:
     see `window_start` (the window must lie inside `history`).
     """
-    if not new_text.strip():
+    new = Message(USER, new) if isinstance(new, str) else new
+    if not new.sendable:
         raise ValueError("the new message is empty")
     picked = window_indices(history, window, policy, min_prefix_tokens, earlier, resume)
-    sent = [Message(history[i].role, history[i].text) for i in sorted(picked)]
-    sent.append(Message(USER, new_text))
+    sent = [history[i].for_request() for i in sorted(picked)]
+    sent.append(new.for_request())
     return sent
 
 
@@ -189,7 +204,7 @@ class Conversation:
     system: str
     messages: list[Message] = field(default_factory=list)
 
-    def request_for(self, new_text: str, window: int, policy: str = CACHE_AWARE, min_prefix_tokens: int = 0) -> list[Message]:
+    def request_for(self, new_text: str | Message, window: int, policy: str = CACHE_AWARE, min_prefix_tokens: int = 0) -> list[Message]:
         return build_request(self.messages, new_text, window, policy, min_prefix_tokens)
 
     def in_window(self, window: int, policy: str = CACHE_AWARE, min_prefix_tokens: int = 0) -> set[int]:

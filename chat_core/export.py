@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 from .conversation import COMPLETE
 from .markdown_safety import literal, safe_markdown, self_contained
@@ -22,7 +23,14 @@ def to_markdown(chat: ChatSession, title: str = "Conversation") -> str:
         who = "You" if message.role == "user" else "Assistant"
         mark = "" if message.status == COMPLETE else f" ({message.status})"
         text = safe_markdown(self_contained(message.text), html=True)  # alone, so nothing spills into the next one
-        lines += [f"**{who}{mark}:**", "", text or "*(no text)*", ""]
+        lines += [f"**{who}{mark}:**", ""]
+        lines += [f"> *Thinking:* {literal(' '.join(t.text.split()))}" for t in message.thinking if t.text] + (
+            [""] if message.thinking else [])
+        lines += [f"- 📎 {literal(a.label())}" for a in message.attachments] + ([""] if message.attachments else [])
+        lines += [text or "*(no text)*", ""]
+        if message.citations:
+            lines += ["Sources:", ""] + [f"{c.number}. {literal(c.where())}: “{literal(' '.join(c.cited_text.split()))}”"
+                                          for c in message.citations] + [""]
         if message.error:
             lines += [f"> {message.error}", ""]
     total = chat.totals
@@ -43,7 +51,11 @@ def to_json(chat: ChatSession, title: str = "Conversation") -> str:
             "system": chat.settings.system,
             "window": chat.settings.window,
             "messages": [
-                {"role": m.role, "text": m.text, "status": m.status, "error": m.error} for m in messages
+                {"role": m.role, "text": m.text, "status": m.status, "error": m.error,
+                 "attachments": [{"name": a.name, "media_type": a.media_type, "size": a.size, "sha256": a.sha256}
+                                 for a in m.attachments],
+                 "thinking": [asdict(t) for t in m.thinking], "citations": [asdict(c) for c in m.citations]}
+                for m in messages
             ],
             "turns": [record.as_row() for record in records],
         },

@@ -83,9 +83,10 @@ class ReplyJob:
     def cancelled(self) -> bool:
         return self._cancelled
 
-    def follow(self, notify: Notify | None = None, *, detach: bool = False) -> Iterator[str]:
+    def follow(self, notify: Notify | None = None, *, detach: bool = False, events: bool = False) -> Iterator[str]:
         """The reply's chunks from its first, then live, until it ends; a failure is raised
         after the text it had. `notify` hears the backend's notices on the viewer's thread.
+        With `events`, the reply's other events (thinking, citations) come between the chunks.
 
         Closing the generator early cancels the job, unless `detach`: then the reply goes on."""
         seen = heard = 0
@@ -100,7 +101,7 @@ class ReplyJob:
                 if notify is not None:
                     for notice in notices:
                         notify(notice)
-                yield from chunks
+                yield from (chunks if events else [c for c in chunks if isinstance(c, str)])
                 if done:
                     break
             finished = True
@@ -165,7 +166,7 @@ class ReplyJob:
                 f"The reply failed unexpectedly ({type(exc).__name__}); what it had is kept. Send again to retry.")
         finally:
             if status == STOPPED:  # the text as it was when stopped, before the backend counts it
-                self.reply.text = "".join(self._chunks)
+                self.reply.text = "".join(c for c in self._chunks if isinstance(c, str))
             if chunks is not None:
                 chunks.close()  # the backend settles the reply's usage and timings
         self.status, self.error = status, error
@@ -216,7 +217,7 @@ class Ticket:
     def queued(self) -> bool:
         return self.job is None and self.error is None and not self.withdrawn
 
-    def follow(self, notify: Notify | None = None, *, detach: bool = False) -> Iterator[str]:
+    def follow(self, notify: Notify | None = None, *, detach: bool = False, events: bool = False) -> Iterator[str]:
         """The reply's chunks once its turn came (see `ReplyJob.follow`). Closing it while it
         waits takes it out of the queue, unless `detach`."""
         started = False
@@ -230,7 +231,7 @@ class Ticket:
         if self.error is not None:
             raise copy.copy(self.error)
         if self.job is not None:
-            yield from self.job.follow(notify, detach=detach)
+            yield from self.job.follow(notify, detach=detach, events=events)
 
     def wait(self) -> ReplyJob | None:
         """The job once it ended; None when it never started."""

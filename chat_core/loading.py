@@ -37,7 +37,7 @@ PAGE_START = """COALESCE((SELECT CASE WHEN edit_of IS NOT NULL AND edit_of < id 
     FROM messages WHERE conversation_id = :id AND role = 'user' AND active = 1
     ORDER BY id DESC LIMIT 1 OFFSET :skip), 0)"""
 
-MESSAGE_COLUMNS = "id, role, text, status, error, reply_to, edit_of, active, writer, heartbeat"
+MESSAGE_COLUMNS = "id, role, text, status, error, reply_to, edit_of, active, writer, heartbeat, thinking, citations"
 
 # A text that holds more than whitespace (`Message.sendable`): its length, else 0.
 _SENDABLE_LENGTH = {
@@ -120,17 +120,17 @@ def head(conn, conversation_id: int, owner: str, known: Summed | None = None):
     `known`: the totals up to some turn row, to which only the rows written since are added."""
     known = known or Summed()
     row = conn.execute(sa.text(
-        "SELECT c.id, c.title, c.system, c.window_size, c.backend, c.model, c.created_at, c.updated_at, sums.* "
+        "SELECT c.id, c.title, c.system, c.window_size, c.backend, c.model, c.created_at, c.updated_at, c.thinking, sums.* "
         f"FROM conversations c, {TOTALS} WHERE c.id = :id AND c.owner = :owner"),
         {"id": conversation_id, "owner": owner, "since": known.upto}).first()
     if row is None:
         return None
-    (turns, inputs, outputs, writes, reads, cost_usd, priced, estimated, not_local, upto) = row[8:]
+    (turns, inputs, outputs, writes, reads, cost_usd, priced, estimated, not_local, upto) = row[9:]
     if not turns:
-        return row[:8], known
+        return row[:9], known
     more = Totals(Usage(inputs, outputs, writes, reads), cost_usd if priced == turns else None, turns,
                   all_local=not not_local, estimated=bool(estimated))
-    return row[:8], Summed(known.totals + more, upto)
+    return row[:9], Summed(known.totals + more, upto)
 
 
 def page_rows(conn, conversation_id: int, questions: int | None) -> list:

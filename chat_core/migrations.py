@@ -142,6 +142,38 @@ MIGRATIONS: list[tuple[int, list[str | dict[str, list[str]]]]] = [
         "ALTER TABLE messages ADD COLUMN writer TEXT",
         "ALTER TABLE messages ADD COLUMN heartbeat {float}",
     ]),
+    # Content beyond text (chat_core/content.py). A file's bytes are stored once per content hash
+    # (blobs); each message's files name theirs (attachments, with what search reads of them: the
+    # name and a text file's words). A reply's thinking blocks (with signatures) and citations are
+    # JSON. A conversation's thinking setting: off, low, medium or high.
+    (8, [
+        {"sqlite": ["CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, data BLOB NOT NULL)"],
+         "postgresql": ["CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, data BYTEA NOT NULL)"]},
+        """CREATE TABLE attachments (
+            id {id},
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            media_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+            width INTEGER,
+            height INTEGER,
+            pages INTEGER,
+            tokens INTEGER NOT NULL,
+            search_text TEXT NOT NULL)""",
+        "CREATE INDEX attachments_by_message ON attachments (message_id, position)",
+        "CREATE INDEX attachments_by_blob ON attachments (sha256)",
+        "ALTER TABLE messages ADD COLUMN thinking TEXT",
+        "ALTER TABLE messages ADD COLUMN citations TEXT",
+        "ALTER TABLE conversations ADD COLUMN thinking TEXT NOT NULL DEFAULT 'off'",
+        {"sqlite": fts5_index("attachment_search", "attachments", "search_text"),
+         "postgresql": [
+             """ALTER TABLE attachments ADD COLUMN search_tsv tsvector
+                GENERATED ALWAYS AS (to_tsvector('simple', left(search_text, 100000))) STORED""",
+             "CREATE INDEX attachments_search ON attachments USING GIN (search_tsv)",
+         ]},
+    ]),
 ]
 
 DIALECT_TYPES = {

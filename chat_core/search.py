@@ -119,11 +119,16 @@ class _SQLite:
         ORDER BY message_search.rowid DESC LIMIT :batch"""
     titles = """SELECT c.id, c.updated_at FROM title_search CROSS JOIN conversations c ON c.id = title_search.rowid
         WHERE title_search MATCH :q AND c.owner = :owner ORDER BY c.updated_at DESC, c.id DESC LIMIT :batch"""
+    attachments = """SELECT m.conversation_id, m.id, m.created_at, a.id FROM attachment_search
+        CROSS JOIN attachments a ON a.id = attachment_search.rowid CROSS JOIN messages m ON m.id = a.message_id
+        CROSS JOIN conversations c ON c.id = m.conversation_id
+        WHERE attachment_search MATCH :q AND c.owner = :owner AND m.active = 1 ORDER BY m.id DESC LIMIT :batch"""
+    _INDEXES = {"messages": "message_search", "conversations": "title_search", "attachments": "attachment_search"}
 
     @staticmethod
     def snippets(conn, table: str, ids: list[int], params: dict) -> dict[int, str]:
-        """Row id -> snippet of the matching rows `ids` of `table` ("messages" or "conversations")."""
-        index = "message_search" if table == "messages" else "title_search"
+        """Row id -> snippet of the matching rows `ids` of `table` ("messages", "conversations", "attachments")."""
+        index = _SQLite._INDEXES[table]
         statement = sa.text(f"SELECT snippet({index}, 0, :start, :end, :dots, :words) FROM {index} "
                             f"WHERE {index} MATCH :q AND rowid = :id")
         marks = {"start": MATCH_START, "end": MATCH_END, "dots": ELLIPSIS, "words": SNIPPET_WORDS}
@@ -148,12 +153,16 @@ class _PostgreSQL:
             ORDER BY m.id DESC LIMIT :batch"""
         self.titles = f"""SELECT id, updated_at FROM conversations WHERE title_tsv @@ ({self.query})
             AND owner = :owner ORDER BY updated_at DESC, id DESC LIMIT :batch"""
+        self.attachments = f"""SELECT m.conversation_id, m.id, m.created_at, a.id FROM attachments a
+            JOIN messages m ON m.id = a.message_id JOIN conversations c ON c.id = m.conversation_id
+            WHERE a.search_tsv @@ ({self.query}) AND c.owner = :owner AND m.active = 1
+            ORDER BY m.id DESC LIMIT :batch"""
 
     def snippets(self, conn, table: str, ids: list[int], params: dict) -> dict[int, str]:
-        """Row id -> snippet of the matching rows `ids` of `table` ("messages" or "conversations")."""
+        """Row id -> snippet of the matching rows `ids` of `table` ("messages", "conversations", "attachments")."""
         if not ids:
             return {}
-        column = "text" if table == "messages" else "title"
+        column = {"messages": "text", "conversations": "title", "attachments": "search_text"}[table]
         rows = conn.execute(
             sa.text(f"SELECT id, ts_headline('simple', {column}, {self.query}, :options), {column} "
                     f"FROM {table} WHERE id IN :ids").bindparams(sa.bindparam("ids", expanding=True)),
@@ -247,6 +256,12 @@ def search(store: Store, words: str, owner: str, limit: int = 20, timeout: float
 
 def _hits(conn: _TimeLimited, dialect, params: dict, limit: int) -> list[SearchHit]:
     found = _newest_matching_messages(conn, dialect, params, limit)
+    files: dict[int, int] = {}  # message id -> the id of its attached file that matched
+    for conversation_id, message_id, created_at, attachment_id in conn.execute(
+            sa.text(dialect.attachments), {**params, "batch": limit * _FIRST_BATCH}):
+        if conversation_id not in found or found[conversation_id][1] < message_id:
+            found[conversation_id] = (created_at, message_id)
+        files.setdefault(message_id, attachment_id)
     for conversation_id, updated_at in conn.execute(sa.text(dialect.titles), {**params, "batch": limit + len(found)}):
         found.setdefault(conversation_id, (updated_at, None))
     top = sorted(found.items(), key=lambda item: (item[1][0], item[0]), reverse=True)[:limit]
@@ -257,9 +272,13 @@ def _hits(conn: _TimeLimited, dialect, params: dict, limit: int) -> list[SearchH
     ).all()) if top else {}
     in_messages = dialect.snippets(conn, "messages", [m for _, (_, m) in top if m is not None], params)
     in_titles = dialect.snippets(conn, "conversations", [c for c, (_, m) in top if m is None], params)
+    in_files = dialect.snippets(conn, "attachments", [files[m] for _, (_, m) in top if m in files
+                                                      and m not in in_messages], params)
     hits = []
     for conversation_id, (at, message_id) in top:
         snippet = in_titles.get(conversation_id) if message_id is None else in_messages.get(message_id)
+        if snippet is None and files.get(message_id) in in_files:  # a file it carries matched: 📎 its words
+            snippet = "📎 " + in_files[files[message_id]]
         if conversation_id in titles and snippet is not None:  # else deleted meanwhile (in another tab?)
             hits.append(SearchHit(conversation_id, titles[conversation_id], message_id, " ".join(snippet.split()), at))
     return hits

@@ -24,6 +24,7 @@ from . import errors
 from .backends.base import Backend, Notify, Reply
 from .backends.local import LocalBackend
 from .config import Settings
+from .content import Attachment, load_all
 from .conversation import (
     ASSISTANT, COMPLETE, STOPPED, STREAMING, USER, Conversation, Message, build_request, versions, window_indices,
     window_start,
@@ -82,7 +83,8 @@ class ChatSession:
     def from_stored(cls, store, stored, backend: Backend, settings: Settings, owner: str = LOCAL_OWNER) -> "ChatSession":
         """A session over a conversation already loaded from `store` (all of it, or a page: `Store.load`)."""
         info = stored.info
-        settings = settings.with_(system=info.system, window=info.window, backend=backend.name, model=backend.model)
+        settings = settings.with_(system=info.system, window=info.window, backend=backend.name, model=backend.model,
+                                  thinking=info.thinking)
         chat = cls(backend, settings, Conversation(info.system), None, store, info.id, owner, info.title)
         chat._take(stored)
         return chat
@@ -198,11 +200,13 @@ class ChatSession:
         self._apply_prompt_cache()
         if "system" in changes:
             self.conversation.system = self.settings.system
-        self._persist(system=self.settings.system, window=self.settings.window)
+        self._persist(system=self.settings.system, window=self.settings.window, thinking=self.settings.thinking)
 
     def _apply_prompt_cache(self) -> None:
         if hasattr(self.backend, "prompt_cache"):
             self.backend.prompt_cache = self.settings.prompt_cache
+        if hasattr(self.backend, "thinking"):
+            self.backend.thinking = self.settings.thinking
 
     def switch_backend(self, backend: Backend) -> None:
         self.backend = backend
@@ -220,13 +224,13 @@ class ChatSession:
         self.title = None
         self._seen = None
 
-    def check(self, text: str) -> str | None:
-        """The text to send, None for blank input (ignored); raises InputTooLongError.
+    def check(self, text: str, attachments: Sequence[Attachment] = ()) -> str | None:
+        """The text to send, None for blank input without attachments (ignored); raises InputTooLongError.
 
         NUL characters are dropped: no model reads them and PostgreSQL cannot store them;
         a lone surrogate, which no store or terminal takes, becomes U+FFFD."""
         text = encodable(text.replace("\x00", "")) if text else ""
-        if not text.strip():
+        if not text.strip() and not attachments:
             return None
         limit = self.settings.max_input_chars
         if limit and len(text) > limit:
@@ -235,8 +239,10 @@ class ChatSession:
             )
         return text
 
-    def send(self, text: str, notify: Notify | None = None, *, detach: bool = False) -> Iterator[str]:
-        """Save the user's message, start its reply (a job the process owns), and return a viewer of it.
+    def send(self, text: str, notify: Notify | None = None, *, detach: bool = False,
+             attachments: Sequence[Attachment] = (), events: bool = False) -> Iterator[str]:
+        """Save the user's message (with its `attachments`, chat_core.content), start its reply (a job
+        the process owns), and return a viewer of it (with `events`: thinking and citations too).
 
         The request is built from what is stored (reloaded first if another view
         wrote since). While another reply of this conversation is being written,
@@ -247,22 +253,25 @@ class ChatSession:
         InputTooLongError or ValueError before anything is saved, and
         StorageError when the message cannot be saved (nothing is sent then).
         """
-        text = self._checked(text)
+        text = self._checked(text, attachments)
         if self.store is None:  # nothing to build a waiting message's request from later
             self._not_busy()
-        return self._ask(self.messages, Message(USER, text), notify, detach, queue=True)
+        return self._ask(self.messages, Message(USER, text, attachments=list(attachments)), notify, detach,
+                         queue=True, events=events)
 
-    def edit_last(self, text: str, notify: Notify | None = None, *, detach: bool = False) -> Iterator[str]:
+    def edit_last(self, text: str, notify: Notify | None = None, *, detach: bool = False,
+                  events: bool = False) -> Iterator[str]:
         """Replace the last question with `text` and stream a new reply. The earlier
         version and its replies are kept as versions (see `versions_of`); if the new
         reply fails, the earlier version stays the one shown and sent."""
-        text = self._checked(text)
+        text = self._checked(text, self._last_question().attachments)
         self._not_busy()
         last = self._last_question()
-        edited = Message(USER, text, edit_of=(last.edit_of or last.id) if last.id is not None else None)
-        return self._ask(self.messages[:self._position(last)], edited, notify, detach, replaced=last)
+        edited = Message(USER, text, edit_of=(last.edit_of or last.id) if last.id is not None else None,
+                         attachments=[_loaded(a, self.store) for a in last.attachments])  # its files stay with it
+        return self._ask(self.messages[:self._position(last)], edited, notify, detach, replaced=last, events=events)
 
-    def regenerate(self, notify: Notify | None = None, *, detach: bool = False) -> Iterator[str]:
+    def regenerate(self, notify: Notify | None = None, *, detach: bool = False, events: bool = False) -> Iterator[str]:
         """Send the last question again and stream a new reply; earlier replies stay as versions,
         and a reply that fails never takes the place of the one shown."""
         self._sync()
@@ -271,7 +280,7 @@ class ChatSession:
         after = self.messages[at + 1] if at + 1 < len(self.messages) else None
         plan = _Plan(user, self.messages[:at], self.messages, self.earlier,
                      replaced=after if after is not None and after.role == ASSISTANT else None)
-        return self._watch(plan, self._submit(plan, queue=False), notify, detach)
+        return self._watch(plan, self._submit(plan, queue=False), notify, detach, events)
 
     # -- the live reply ------------------------------------------------------
 
@@ -289,11 +298,11 @@ class ChatSession:
                        or (message.id is not None and t.question.id == message.id)), None) if self.stored else None
         return ticket is not None and ticket.cancel()
 
-    def watch(self, notify: Notify | None = None, *, detach: bool = True) -> Iterator[str] | None:
+    def watch(self, notify: Notify | None = None, *, detach: bool = True, events: bool = False) -> Iterator[str] | None:
         """A viewer of the live reply from its first chunk, then live; None when there is none.
         Closing it leaves the reply running unless `detach` is False."""
         job = self.live_job()
-        return None if job is None else job.follow(notify, detach=detach)
+        return None if job is None else job.follow(notify, detach=detach, events=events)
 
     def stop(self) -> bool:
         """Stop the live reply: the text so far is stored, marked stopped, and counted. False if none runs."""
@@ -315,8 +324,8 @@ class ChatSession:
             self.store.choose_version(self.conversation_id, message.id, self.owner)
             self.refresh()
 
-    def _checked(self, text: str) -> str:
-        text = self.check(text)
+    def _checked(self, text: str, attachments: Sequence[Attachment] = ()) -> str:
+        text = self.check(text, attachments)
         if text is None:
             raise ValueError("the message is empty")
         try:
@@ -354,10 +363,10 @@ class ChatSession:
             raise busy_error()
 
     def _ask(self, history: Sequence[Message], user: Message, notify: Notify | None, detach: bool,
-             replaced: Message | None = None, queue: bool = False) -> Iterator[str]:
+             replaced: Message | None = None, queue: bool = False, events: bool = False) -> Iterator[str]:
         if self.store is not None:
             new = dict(system=self.settings.system, window=self.settings.window,
-                       backend=self.backend.name, model=self.backend.model)
+                       backend=self.backend.name, model=self.backend.model, thinking=self.settings.thinking)
             try:
                 self.conversation_id, user.id = self.store.add_user_message(self.conversation_id, user, self.owner, new)
             except errors.StorageError as exc:
@@ -366,7 +375,7 @@ class ChatSession:
             self._seen = user.id
         plan = _Plan(user, list(history), self.messages, self.earlier, replaced)
         self.conversation.messages = list(history) + [user]
-        return self._watch(plan, self._submit(plan, queue), notify, detach)
+        return self._watch(plan, self._submit(plan, queue), notify, detach, events)
 
     def _job_key(self) -> Hashable:
         return (self.store.url if self.store is not None else id(self), self.conversation_id)
@@ -383,7 +392,9 @@ class ChatSession:
             if plan.earlier.sizes and window_start(plan.history, *window_args, **plan.earlier.window(*window_args)) < 0:
                 # The window reaches before the page held (a window of "all"): this request loads it.
                 plan.history, plan.earlier = _stored_history(store, cid, owner, plan.user, whole=True)
-            request = build_request(plan.history, plan.user.text, *window_args, **plan.earlier.window(*window_args))
+            request = build_request(plan.history, plan.user, *window_args, **plan.earlier.window(*window_args))
+            if store is not None:  # the files' bytes, once per hash, for the messages this request carries
+                load_all(request, store.blob)
             reply = Reply(backend.name, backend.model)
 
             def begin() -> None:
@@ -407,10 +418,11 @@ class ChatSession:
 
         return JOBS.submit(self._job_key(), start, plan.user, queue=queue)
 
-    def _watch(self, plan: "_Plan", ticket: Ticket, notify: Notify | None, detach: bool) -> Iterator[str]:
+    def _watch(self, plan: "_Plan", ticket: Ticket, notify: Notify | None, detach: bool,
+               events: bool = False) -> Iterator[str]:
         """The reply's chunks; when it ends (or this viewer stops it), this session takes in what was stored."""
         try:
-            yield from ticket.follow(notify, detach=detach)
+            yield from ticket.follow(notify, detach=detach, events=events)
         finally:
             if not detach or (ticket.job is not None and ticket.job.done):
                 self._settle(plan, ticket)
@@ -420,7 +432,10 @@ class ChatSession:
         A reply that did not make it (failed, or stopped before any text) gives the place back to the
         version it was to replace."""
         reply, user = job.reply, plan.user
-        message = Message(ASSISTANT, reply.text, job.status, job.error.message if job.error else None, reply_to=user.id)
+        message = Message(ASSISTANT, reply.text, job.status, job.error.message if job.error else None, reply_to=user.id,
+                          thinking=list(reply.thinking), citations=list(reply.citations))
+        if reply.thinking and reply.thinking_s is not None:
+            reply.thinking[0].seconds = round(reply.thinking_s, 1)
         record = TurnRecord(
             turn=0,  # handed out by the store, or by `_settle` when there is none
             usage=reply.usage,
@@ -482,7 +497,7 @@ class ChatSession:
             return None
         history, user = plan.history, plan.user
         if isinstance(self.backend, LocalBackend) and not plan.earlier.messages:
-            return self.backend.local.count_prompt_tokens(self.settings.system, build_request(history, user.text, 0))
+            return self.backend.local.count_prompt_tokens(self.settings.system, build_request(history, user, 0))
         system = len(self.settings.system)
         sent_chars = system + sum(len(m.text) for m in request)
         all_chars = (system + len(user.text) + sum(len(m.text) for m in history if m.sendable)
@@ -506,6 +521,13 @@ class _Plan:
     takes_place: bool = True
     result: tuple[Message, TurnRecord] | None = None
     settled: bool = False
+
+
+def _loaded(attachment: Attachment, store) -> Attachment:
+    """An attachment with its bytes in hand (read from the store by hash when they are not)."""
+    if attachment.data is None and store is not None:
+        attachment.data = store.blob(attachment.sha256)
+    return attachment
 
 
 def _stored_history(store, conversation_id: int, owner: str, user: Message,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from . import content_store
 from .conversation import ASSISTANT, CUT_OFF, STREAMING, Message, active_thread
 from .database import explain, is_row_id, make_engine, sqlite_path, write_transaction
 from .errors import StorageError, redact_url
@@ -38,7 +39,7 @@ TITLE_LENGTH = 60
 GONE = "This conversation was deleted (in another tab?): your message is kept below; start a new chat to send it."
 
 
-_INFO_COLUMNS = "id, title, system, window_size, backend, model, created_at, updated_at"
+_INFO_COLUMNS = "id, title, system, window_size, backend, model, created_at, updated_at, thinking"
 
 
 @dataclass
@@ -51,6 +52,7 @@ class ConversationInfo:
     model: str
     created_at: float
     updated_at: float
+    thinking: str = "off"  # extended thinking: off, low, medium, high (chat_core.thinking)
 
 
 @dataclass
@@ -147,18 +149,19 @@ class Store:
             return self._create(conn, system, window, backend, model, title, owner)
 
     @staticmethod
-    def _create(conn, system, window, backend, model, title, owner) -> int:
+    def _create(conn, system, window, backend, model, title, owner, thinking: str = "off") -> int:
         now = time.time()
         return conn.execute(
             sa.text(
-                "INSERT INTO conversations (title, system, window_size, backend, model, created_at, updated_at, owner) "
-                "VALUES (:title, :system, :window, :backend, :model, :now, :now, :owner) RETURNING id"
+                "INSERT INTO conversations (title, system, window_size, backend, model, created_at, updated_at, owner, "
+                "thinking) VALUES (:title, :system, :window, :backend, :model, :now, :now, :owner, :thinking) RETURNING id"
             ),
             {"title": title, "system": system, "window": window, "backend": backend, "model": model, "now": now,
-             "owner": owner},
+             "owner": owner, "thinking": thinking},
         ).scalar_one()
 
-    _COLUMNS = {"title": "title", "system": "system", "window": "window_size", "backend": "backend", "model": "model"}
+    _COLUMNS = {"title": "title", "system": "system", "window": "window_size", "backend": "backend", "model": "model",
+                "thinking": "thinking"}
 
     @_guarded
     def update_conversation(self, conversation_id: int, owner: str = LOCAL_OWNER, **fields) -> None:
@@ -182,9 +185,11 @@ class Store:
         with self._write() as conn:
             if not self._lock(conn, conversation_id, owner):
                 return
-            for table in ("turns", "messages", "conversations"):
+            files = content_store.conversation_blobs(conn, conversation_id)
+            for table in ("turns", "messages", "conversations"):  # a message's attachments go with it (cascade)
                 column = "id" if table == "conversations" else "conversation_id"
                 conn.execute(sa.text(f"DELETE FROM {table} WHERE {column} = :id"), {"id": conversation_id})
+            content_store.delete_unused(conn, files)  # the bytes no other conversation uses
 
     @_guarded
     def list_conversations(self, owner: str = LOCAL_OWNER) -> list[ConversationInfo]:
@@ -225,6 +230,7 @@ class Store:
                                      "AND active = 1 AND (id = :root OR edit_of = :root)"),
                              {"cid": conversation_id, "root": message.edit_of})
             message_id = self._insert(conn, conversation_id, message, now)
+            content_store.save_attachments(conn, message_id, message.attachments)
             conn.execute(
                 sa.text("UPDATE conversations SET updated_at = :now, "
                         "title = CASE WHEN title = :default THEN :title ELSE title END WHERE id = :cid"),
@@ -291,6 +297,9 @@ class Store:
                                              "heartbeat = :now WHERE id = :id"),
                                      {"text": message.text, "status": message.status, "error": message.error,
                                       "now": time.time(), "id": message_id})
+                    if message.thinking or message.citations:
+                        conn.execute(sa.text("UPDATE messages SET thinking = :thinking, citations = :citations "
+                                             "WHERE id = :id"), {**content_store.reply_content(message), "id": reply_id})
                     turn = conn.execute(sa.text("SELECT COALESCE(MAX(turn), 0) + 1 FROM turns WHERE conversation_id = :cid"),
                                         {"cid": conversation_id}).scalar_one()
                     row = {**record.as_row(), "turn": turn, "message_id": reply_id}
@@ -343,14 +352,17 @@ class Store:
             rows = loading.page_rows(conn, conversation_id, latest)
             first = rows[0][0] if rows and latest is not None else None
             records = [TurnRecord.from_row(row._mapping) for row in loading.page_records(conn, conversation_id, first)]
+            files = content_store.attachments_from(conn, conversation_id, first or 0)
         now = time.time()
-        ended = self._cut_off([message_id for message_id, _, _, status, *_, writer, heartbeat in rows
+        ended = self._cut_off([message_id for message_id, _, _, status, _, _, _, _, writer, heartbeat, *_ in rows
                                if status == STREAMING and gone(self.url, message_id, writer, heartbeat, now)])
         messages = []
-        for message_id, role, text, status, error, reply_to, edit_of, active, _writer, _heartbeat in rows:
+        for message_id, role, text, status, error, reply_to, edit_of, active, _writer, _heartbeat, *content in rows:
             text, status, error = ended.get(message_id, (text, status, error))
-            messages.append(Message(role, text, status, error, id=message_id, reply_to=reply_to, edit_of=edit_of,
-                                    active=bool(active)))
+            messages.append(content_store.with_reply_content(
+                Message(role, text, status, error, id=message_id, reply_to=reply_to, edit_of=edit_of,
+                        active=bool(active)), *content))
+        content_store.attach(messages, files)
         info, sums = head
         return StoredConversation(ConversationInfo(*info), active_thread(messages), records, messages, sums,
                                   first or 0)
@@ -411,6 +423,12 @@ class Store:
         if status == STREAMING and gone(self.url, message_id, writer, heartbeat, time.time()):
             text, status, _ = self._cut_off([message_id]).get(message_id, (text, status, None))
         return text, status
+
+    @_guarded
+    def blob(self, sha256: str) -> bytes | None:
+        """The bytes of an attached file, by content hash; None when they are not stored."""
+        with self.engine.connect() as conn:
+            return content_store.blob(conn, sha256)
 
     @_guarded
     def choose_version(self, conversation_id: int, message_id: int, owner: str = LOCAL_OWNER) -> None:

@@ -17,7 +17,7 @@ from chat_core.backends import truncation_note
 from chat_core.backends.claude_env import DEFAULT_MODEL as CLAUDE_DEFAULT
 from chat_core.usage import known_models
 from chat_core.window import CACHE_AWARE, POLICIES, SLIDE
-from dashboard import scroll, state
+from dashboard import content, scroll, state
 from dashboard.clipboard import copy_button
 from dashboard.streamlit_adapter import stream_markdown
 
@@ -196,6 +196,7 @@ def backend_controls() -> None:
         st.toggle("Prompt caching", value=chat.settings.prompt_cache, key=cache_key,
                   help="Claude bills a repeated prompt prefix at a tenth of the input price.",
                   on_change=lambda: chat.update(prompt_cache=_value(cache_key)))
+        content.thinking_control(chat, f"chat_thinking_{cid}")
     policy_key = f"chat_window_policy_{cid}"
     st.radio("When the window is full", POLICIES, index=POLICIES.index(chat.settings.window_policy),
              format_func=POLICY_LABELS.get, key=policy_key,
@@ -257,8 +258,11 @@ def show_message(message, sent: bool, last: bool, answered: bool = True) -> None
     """One bubble. `sent`: the next request carries it; `answered`: it is part of an exchange
     whose both sides have text (only such exchanges are ever sent)."""
     with st.chat_message(message.role):
+        content.show_files(message.attachments, db)
+        content.thinking_panel(message)
         if message.text:
             show_text(message.role, message.text)
+        content.sources(message.citations)
         if message.status == STOPPED:
             st.caption(":material/stop_circle: Stopped: partial reply.")
         if message.status == FAILED and message.error:
@@ -395,26 +399,35 @@ def keep_unsent(text: str, why: str) -> None:
         st.code(text, language=None, wrap_lines=True)
 
 
-def reply_to(prompt: str) -> None:
+def reply_to(prompt: str, files=()) -> None:
+    attachments, refused = content.prepared(files)
+    for line in refused:  # one line each, what and why; the message and the other files go on
+        st.warning(state.plain(line), icon=":material/attach_file_off:")
     try:
-        text = chat.check(prompt)
+        text = chat.check(prompt, attachments)
     except errors.InputTooLongError as exc:
         keep_unsent(prompt, exc.message)
         return
     if text is not None:
-        stream_reply(text, chat.send)
+        if refused:
+            state.notice("\n\n".join(refused))  # said again at the top of the page drawn after the reply
+        stream_reply(text, lambda question, **kw: chat.send(question, attachments=attachments, **kw), attachments)
 
 
-def stream_reply(question: str | None, start) -> None:
+def stream_reply(question: str | None, start, attachments=()) -> None:
     """Show the question (None: it is on the page already), stream the reply that
     `start(text, notify)` begins, then draw the page from the store."""
     if question is not None:
         with st.chat_message("user"):
-            show_text(USER, question)
+            content.show_files(attachments, None)
+            if question:
+                show_text(USER, question)
     with st.chat_message("assistant"):
         notice = st.empty()
+        live = content.LiveReply()  # the thinking panel above the text, the sources beneath
         try:
-            chunks = start(question, notify=notice.caption) if question is not None else start(notify=notice.caption)
+            chunks = (start(question, notify=notice.caption, events=True) if question is not None
+                      else start(notify=notice.caption, events=True))
         except errors.StorageError as exc:
             notice.empty()
             keep_unsent(question or "", exc.message)
@@ -431,7 +444,8 @@ def stream_reply(question: str | None, start) -> None:
             st.error("There is nothing to send.")
             return
         try:
-            stream_markdown(chunks, safe_markdown)  # st.write_stream, with each state made safe
+            with live.body:
+                stream_markdown(live.text(chunks), safe_markdown)  # st.write_stream, with each state made safe
         except errors.ChatError:
             pass  # kept with the reply; the redraw below shows it in its bubble
         finally:
@@ -440,7 +454,9 @@ def stream_reply(question: str | None, start) -> None:
 
 
 # The input first: it is what a visitor needs, and the browser draws it before the sidebar.
-prompt = st.chat_input("Message (/clear starts a new chat)", submit_mode="stop", key="chat_input")
+prompt, files = content.from_input(st.chat_input(
+    "Message (/clear starts a new chat)", submit_mode="stop", key="chat_input", accept_file="multiple",
+    file_type=content.FILE_TYPES, max_upload_size=content.MAX_UPLOAD_MB))
 # What this run draws (`chat` was read from the store as the run began), and the watcher, first in the
 # sidebar: a fragment's id depends on its place, so a place that never moves keeps one id for the session
 # (placed after the messages it would change with every message, and the browser would keep asking for the old one).
@@ -469,7 +485,7 @@ show_history()
 
 action = st.session_state.pop(ACTION, None)
 if prompt is not None:
-    reply_to(prompt)
+    reply_to(prompt, files)
 elif action == ("regenerate",):
     stream_reply(None, chat.regenerate)
 elif action is not None and action[0] == "edit":

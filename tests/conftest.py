@@ -139,7 +139,7 @@ def db_url(request, tmp_path):
 
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.execute(sa.text("DROP TABLE IF EXISTS turns, messages, conversations, schema_version CASCADE"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS attachments, blobs, turns, messages, conversations, schema_version CASCADE"))
     engine.dispose()
     return url
 

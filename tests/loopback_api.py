@@ -29,6 +29,8 @@ from typing import Callable
 
 from chat_core.usage import min_cacheable_tokens
 
+from . import loopback_content as wire
+
 # Tokens every request carries before its first block, in the stand-in tokenizer.
 OVERHEAD_TOKENS = 8
 MAX_BREAKPOINTS = 4
@@ -50,6 +52,8 @@ class Scenario:
     headers: dict = field(default_factory=dict)
     stop_reason: str = "end_turn"
     repeat: int = 1  # serve this scenario to this many requests
+    message: str | None = None  # an http_error's message (default: "loopback <error_type>")
+    thinking: str | None = None  # the thinking streamed when the request asks for it (default: made up)
 
 
 def reply(text: str | None = None, **kw) -> Scenario:
@@ -94,7 +98,8 @@ def prompt_blocks(body: dict) -> list[Block]:
         content = message["content"]
         parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
         for i, part in enumerate(parts):
-            blocks.append(_block(message["role"], i == 0, part, _words(part.get("text", "")) + (3 if i == 0 else 0)))
+            tokens = _words(part.get("text", "")) + wire.block_tokens(part) + (3 if i == 0 else 0)
+            blocks.append(_block(message["role"], i == 0, part, tokens))
     return blocks
 
 
@@ -230,10 +235,15 @@ class LoopbackAPI:
                     api.headers.append({k.lower(): v for k, v in self.headers.items()})
                     scenario = api._next()
                     try:
+                        if length > wire.MAX_REQUEST_BYTES:
+                            scenario = http_error(413, "request_too_large", message="Request exceeds the maximum size")
+                        wire.check(body)
                         if scenario.kind != "http_error":
                             usage = api.cache.bill(body)
                     except TooManyBreakpoints:  # the API refuses the request; the scenario is spent
                         scenario = http_error(400, "invalid_request_error")
+                    except wire.Invalid as exc:
+                        scenario = http_error(400, "invalid_request_error", message=str(exc))
                 api._serve(self, body, scenario, usage)
 
         self.server = _Server(("127.0.0.1", 0), Handler)
@@ -294,7 +304,8 @@ class LoopbackAPI:
     def _serve(self, handler: BaseHTTPRequestHandler, body: dict, scenario: Scenario, usage: dict | None) -> None:
         if scenario.kind == "http_error":
             payload = json.dumps(
-                {"type": "error", "error": {"type": scenario.error_type, "message": f"loopback {scenario.error_type}"},
+                {"type": "error", "error": {"type": scenario.error_type,
+                                            "message": scenario.message or f"loopback {scenario.error_type}"},
                  "request_id": "req_loopback"}
             ).encode()
             handler.send_response(scenario.status)
@@ -310,6 +321,8 @@ class LoopbackAPI:
         text = scenario.text
         if text is None:
             last = body["messages"][-1]["content"]
+            if isinstance(last, list):  # blocks: echo the text, name the rest
+                last = " ".join(part.get("text") or f"<{part['type']}>" for part in last)
             text = f"echo: {last}"
         pieces = split_text(text, scenario.chunks)
 
@@ -328,13 +341,28 @@ class LoopbackAPI:
                 "id": "msg_loopback", "type": "message", "role": "assistant", "content": [],
                 "model": body.get("model", "claude-haiku-4-5"), "stop_reason": None, "stop_sequence": None,
                 "usage": {**usage, "output_tokens": 1}}}))
-            write(sse("content_block_start", {"type": "content_block_start", "index": 0,
+            index, thought = 0, []
+            if wire.wants_thinking(body):  # a thinking block, signed, before the answer
+                thinking = scenario.thinking or f"The user wrote {len(str(body['messages'][-1]['content']))} characters."
+                thought = split_text(thinking, None)
+                write(sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                                  "content_block": {"type": "thinking", "thinking": "", "signature": ""}}))
+                for piece in thought:
+                    if scenario.delay:
+                        time.sleep(scenario.delay)
+                    write(sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                      "delta": {"type": "thinking_delta", "thinking": piece}}))
+                write(sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                  "delta": {"type": "signature_delta", "signature": wire.sign(thinking)}}))
+                write(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
+                index = 1
+            write(sse("content_block_start", {"type": "content_block_start", "index": index,
                                               "content_block": {"type": "text", "text": ""}}))
             write(sse("ping", {"type": "ping"}))
             for piece in pieces:
                 if scenario.delay:
                     time.sleep(scenario.delay)
-                write(sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                write(sse("content_block_delta", {"type": "content_block_delta", "index": index,
                                                   "delta": {"type": "text_delta", "text": piece}}))
             if scenario.kind == "stream_error":
                 write(sse("error", {"type": "error", "error": {"type": scenario.error_type, "message": "loopback"}}))
@@ -346,10 +374,20 @@ class LoopbackAPI:
                 handler.wfile.flush()
                 handler.close_connection = True
                 return
-            write(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
+            write(sse("content_block_stop", {"type": "content_block_stop", "index": index}))
+            citation = wire.citation_for(body)
+            if citation is not None:  # a second text block, citing the first document
+                index += 1
+                write(sse("content_block_start", {"type": "content_block_start", "index": index,
+                                                  "content_block": {"type": "text", "text": "", "citations": []}}))
+                write(sse("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                  "delta": {"type": "citations_delta", "citation": citation}}))
+                write(sse("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                  "delta": {"type": "text_delta", "text": " The document says so."}}))
+                write(sse("content_block_stop", {"type": "content_block_stop", "index": index}))
             write(sse("message_delta", {"type": "message_delta",
                                         "delta": {"stop_reason": scenario.stop_reason, "stop_sequence": None},
-                                        "usage": {"output_tokens": max(1, len(pieces))}}))
+                                        "usage": {"output_tokens": max(1, len(pieces)) + len(thought)}}))
             write(sse("message_stop", {"type": "message_stop"}))
             write(b"")  # the closing zero-length chunk
         except (BrokenPipeError, ConnectionResetError):

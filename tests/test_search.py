@@ -305,7 +305,7 @@ def test_a_search_past_its_timeout_is_stopped_inside_the_database(db_url):
     assert isinstance(stopped, sa.exc.OperationalError) and timed_out(stopped), repr(stopped)
     # The connection went back to the pool without its limit: what runs next on it runs in full.
     assert [c.title for c in store.list_conversations(BOB)] == ["the slow one"]
-    assert search(store, words, LOCAL_OWNER) == [] and len(found(store, words, BOB)) == 1
+    assert search(store, words, LOCAL_OWNER, timeout=60) == [] and len(found(store, words, BOB)) == 1
 
 
 def test_the_dashboard_shows_a_search_too_long_as_one_line(api, app):

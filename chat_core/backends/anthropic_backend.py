@@ -9,7 +9,9 @@ import anthropic
 import httpx2
 
 from .. import errors
+from ..content import IMAGE, Citation, CitationFound, Thinking, ThinkingChunk, api_content
 from ..conversation import Message
+from ..thinking import OFF, thinking_params
 from ..usage import Usage
 from ..window import estimate_tokens
 from .base import Backend, Notify, Reply
@@ -38,6 +40,7 @@ class AnthropicBackend(Backend):
         super().__init__(model or DEFAULT_MODEL)
         self.client = client if client is not None else make_client()
         self.prompt_cache = prompt_cache_default(os.environ) if prompt_cache is None else prompt_cache
+        self.thinking = OFF  # extended thinking: off, low, medium, high (chat_core.thinking); a face may flip it
         self._message_overhead: int | None = None  # what any message costs, by count_tokens
 
     def _has_credential(self) -> bool:
@@ -57,17 +60,24 @@ class AnthropicBackend(Backend):
                 f"No Anthropic API key is set: export ANTHROPIC_API_KEY, or {errors.USE_LOCAL_MODEL}."
             )
         stream = None
+        # Documents (PDFs, text files) are sent with citations on: all of them, as the API requires.
+        cite = any(a.kind != IMAGE for m in messages for a in m.attachments)
+        extra, max_tokens = thinking_params(self.model, self.thinking, max_tokens)
         try:
             with self.client.messages.stream(
                 model=self.model,
                 max_tokens=max_tokens,
                 system=system,
-                messages=[{"role": m.role, "content": m.text} for m in messages],
+                messages=[{"role": m.role, "content": api_content(m.role, m.text, m.attachments, m.thinking, cite)}
+                          for m in messages],
                 cache_control=CACHE_CONTROL if self.prompt_cache else anthropic.omit,
+                **extra,
             ) as stream:
-                yield from stream.text_stream
+                yield from _events(stream, reply)
                 final = stream.get_final_message()
             reply.model = final.model or self.model
+            reply.thinking = [Thinking(b.thinking, b.signature) if b.type == "thinking" else Thinking(redacted=b.data)
+                              for b in final.content if b.type in ("thinking", "redacted_thinking")]  # exactly as sent
             reply.stop_reason = final.stop_reason
             reply.usage = _usage(final.usage)
             if final.stop_reason is None:
@@ -81,7 +91,8 @@ class AnthropicBackend(Backend):
             raise translate(exc, self.model, self.client) from None
         finally:
             if stream is not None and not reply.complete and _take_usage(reply, stream):
-                reply.usage.output_tokens = self.estimate_output_tokens(reply.text)
+                thought = "".join(t.text for t in reply.thinking)
+                reply.usage.output_tokens = self.estimate_output_tokens(thought + reply.text)
 
     def estimate_output_tokens(self, text: str) -> int:
         """The tokens `text` takes, for a reply cut before Claude sent its count: Claude's own
@@ -98,6 +109,46 @@ class AnthropicBackend(Backend):
             return max(1, _count(client, self.model, text) - self._message_overhead)
         except (anthropic.APIError, httpx2.HTTPError):
             return estimate_tokens(text)
+
+
+def _events(stream, reply: Reply) -> Iterator[object]:
+    """The reply's text chunks and its other events (chat_core.content), from the SDK's stream;
+    thinking blocks and citations are kept in `reply` as they come. A cited passage of the text
+    ends with its sources' numbers ("[1]"), part of the text as stored and shown."""
+    cited: list[int] = []  # the numbers cited by the text block being written
+    for event in stream:
+        kind = event.type
+        if kind == "text":
+            yield event.text
+        elif kind == "content_block_start" and event.content_block.type in ("thinking", "redacted_thinking"):
+            block = event.content_block
+            reply.thinking.append(Thinking() if block.type == "thinking" else Thinking(redacted=block.data))
+        elif kind == "thinking" and reply.thinking:
+            reply.thinking[-1].text += event.thinking
+            yield ThinkingChunk(event.thinking)
+        elif kind == "signature" and reply.thinking:
+            reply.thinking[-1].signature = event.signature
+        elif kind == "citation":
+            citation = _citation(event.citation, reply.citations)
+            if citation.number > len(reply.citations):
+                reply.citations.append(citation)
+                yield CitationFound(citation)
+            if citation.number not in cited:
+                cited.append(citation.number)
+        elif kind == "content_block_stop" and cited:
+            yield "".join(f"[{number}]" for number in cited)
+            cited = []
+
+
+def _citation(raw, known: list[Citation]) -> Citation:
+    """The citation `raw` (an SDK citation), numbered in the order first cited: a passage cited
+    before keeps its number."""
+    pages = (raw.start_page_number, raw.end_page_number) if raw.type == "page_location" else (None, None)
+    citation = Citation(len(known) + 1, raw.cited_text, getattr(raw, "document_index", 0),
+                        getattr(raw, "document_title", None) or getattr(raw, "title", None), *pages,
+                        url=getattr(raw, "url", None))
+    key = (citation.document_index, citation.cited_text, citation.start_page)
+    return next((c for c in known if (c.document_index, c.cited_text, c.start_page) == key), citation)
 
 
 def _count(client: anthropic.Anthropic, model: str, text: str) -> int:

@@ -1,6 +1,7 @@
 """The one backend contract.
 
-`Backend.stream(...)` is a generator of text chunks. While it runs it fills a
+`Backend.stream(...)` is a generator of text chunks (str) and, between them, events of
+what a reply carries besides its text (`chat_core.content`: `ThinkingChunk`, `CitationFound`). While it runs it fills a
 `Reply` in place, so whoever holds the reply sees the partial text, usage and
 timings even when the stream is stopped or fails half-way. Provider errors
 come out as `chat_core.errors.ChatError` subclasses, never as provider types.
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Callable, Iterator, Sequence
 
+from ..content import Citation, Thinking
 from ..conversation import Message
 from ..text_in import ChunkCleaner
 from ..usage import Usage
@@ -37,6 +39,9 @@ class Reply:
     notices: list[str] = field(default_factory=list)
     # How many messages the backend finally sent (it may drop old ones to fit).
     messages_sent: int = 0
+    thinking: list[Thinking] = field(default_factory=list)  # with their signatures, as they came
+    citations: list[Citation] = field(default_factory=list)
+    thinking_s: float | None = None  # how long it thought before its first text
 
 
 class Backend:
@@ -58,8 +63,8 @@ class Backend:
         max_tokens: int,
         reply: Reply | None = None,
         notify: Notify | None = None,
-    ) -> Iterator[str]:
-        """Yield the reply's text chunks as they arrive, filling `reply`.
+    ) -> Iterator[object]:
+        """Yield the reply's text chunks as they arrive (and its events), filling `reply`.
 
         `notify` receives one-line notices meant for the user that are not
         part of the reply (waiting for a busy model, history trimmed to fit).
@@ -77,11 +82,16 @@ class Backend:
         chunks = self._chunks(system, messages, max_tokens, reply, note)
         try:
             for raw in chain(chunks, [None]):  # None: the end, where a held-back character is let go
+                if raw is not None and not isinstance(raw, str):  # an event: thinking, a citation
+                    yield raw
+                    continue
                 chunk = cleaner.flush() if raw is None else cleaner.feed(raw)
                 if not chunk:
                     continue
                 if reply.ttft_s is None:
                     reply.ttft_s = time.perf_counter() - started
+                    if reply.thinking:
+                        reply.thinking_s = reply.ttft_s
                 reply.text += chunk
                 yield chunk
         finally:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from .. import errors
+from ..content import local_text
 from ..conversation import Message
 from .base import Backend, Notify, Reply
 
@@ -112,7 +113,8 @@ class LocalModel:
 
 def _chat_messages(system: str, messages: Sequence[Message]) -> list[dict]:
     chat = [{"role": "system", "content": system}] if system.strip() else []
-    return chat + [{"role": m.role, "content": m.text} for m in messages]
+    # Text files are read as text; an image or a PDF becomes one line saying this model cannot read it.
+    return chat + [{"role": m.role, "content": local_text(m.text, m.attachments)} for m in messages]
 
 
 def fit_to_context(
