@@ -57,6 +57,8 @@ def _kept_after_drop(recent: Sequence[int], window: int, min_prefix_tokens: int)
     keep = window - window // 2
     if min_prefix_tokens <= 0:
         return keep
+    if sum(recent) < min_prefix_tokens:  # even window - 1 cannot be cached: slide
+        return window
     latest = list(accumulate(reversed(recent)))  # latest[k - 1]: tokens of the last k exchanges
     return next((k for k in range(keep, window) if latest[k - 1] >= min_prefix_tokens), window)
 
@@ -86,7 +88,10 @@ def first_sent(sizes: Sequence[int], window: int, policy: str = CACHE_AWARE, min
     if policy == SLIDE:
         return count - window
     start = resume[1] if resume[0] > window else 0
-    for seen in range(max(window, resume[0]) + 1, count + 1):  # the request after `seen` exchanges
-        if seen - start > window:
-            start = seen - _kept_after_drop(sizes[seen - window + 1 : seen], window, min_prefix_tokens)
-    return start
+    seen = max(window, resume[0]) + 1  # the request after `seen` exchanges
+    while True:
+        seen = max(seen, start + window + 1)  # the next one whose window would be over-full
+        if seen > count:
+            return start
+        start = seen - _kept_after_drop(sizes[seen - window + 1 : seen], window, min_prefix_tokens)
+        seen += 1

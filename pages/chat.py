@@ -368,7 +368,7 @@ def show_history() -> None:
     if hidden:
         st.button(f"Show earlier messages ({hidden:,} not shown)", key="chat_earlier", type="tertiary",
                   icon=":material/expand_less:", on_click=show_earlier)
-    last_question = max((i for i, m in enumerate(messages) if m.role == USER), default=None)
+    last_question = max((i for i, m in enumerate(messages) if m.role == USER and not m.unsaved), default=None)
     answered = {i for pair in usable_exchanges(messages) for i in (pair.user_index, pair.reply_index)}
     for i in range(start, len(messages)):
         message = messages[i]

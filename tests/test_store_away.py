@@ -90,6 +90,7 @@ def test_the_page_keeps_what_was_written_while_the_store_is_away(api, app, away,
     assert "written while it is away" in [c.value for c in at.code]
     at.run()
     assert "written while it is away" in [c.value for c in at.code]  # still there, to copy
+    assert at.button(key="chat_edit").label == ""  # the last stored question keeps its Edit
     fresh = app()  # a new chat in another tab: its sidebar says so in one line
     assert not fresh.exception and any("cannot be read now" in c.value for c in fresh.caption)
     cid = at.query_params["c"][0] if isinstance(at.query_params["c"], list) else at.query_params["c"]
