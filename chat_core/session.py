@@ -68,7 +68,7 @@ class ChatSession:
         """A session over a conversation already loaded from `store`."""
         info = stored.info
         settings = settings.with_(system=info.system, window=info.window, backend=backend.name, model=backend.model,
-                                  thinking=info.thinking)
+                                  thinking=info.thinking, web=bool(info.web))
         conversation = Conversation(info.system, stored.messages)
         chat = cls(backend, settings, conversation, stored.records, store, info.id, owner, info.title)
         chat.everything = stored.versions
@@ -145,13 +145,14 @@ class ChatSession:
         self._apply_prompt_cache()
         if "system" in changes:
             self.conversation.system = self.settings.system
-        self._persist(system=self.settings.system, window=self.settings.window, thinking=self.settings.thinking)
+        self._persist(system=self.settings.system, window=self.settings.window, thinking=self.settings.thinking,
+                      web=int(self.settings.web))
 
     def _apply_prompt_cache(self) -> None:
         if hasattr(self.backend, "prompt_cache"):
             self.backend.prompt_cache = self.settings.prompt_cache
         if hasattr(self.backend, "thinking"):
-            self.backend.thinking = self.settings.thinking
+            self.backend.thinking, self.backend.web = self.settings.thinking, self.settings.web
 
     def switch_backend(self, backend: Backend) -> None:
         self.backend = backend
@@ -297,7 +298,8 @@ class ChatSession:
              replaced: Message | None = None, queue: bool = False, events: bool = False) -> Iterator[str]:
         if self.store is not None:
             new = dict(system=self.settings.system, window=self.settings.window,
-                       backend=self.backend.name, model=self.backend.model, thinking=self.settings.thinking)
+                       backend=self.backend.name, model=self.backend.model, thinking=self.settings.thinking,
+                       web=self.settings.web)
             self.conversation_id, user.id = self.store.add_user_message(self.conversation_id, user, self.owner, new)
             self.title = self.title or title_from(user.text)
             self._seen = user.id

@@ -37,7 +37,7 @@ TITLE_LENGTH = 60
 GONE = "This conversation was deleted (in another tab?): your message is kept below; start a new chat to send it."
 
 
-_INFO_COLUMNS = "id, title, system, window_size, backend, model, created_at, updated_at, thinking"
+_INFO_COLUMNS = "id, title, system, window_size, backend, model, created_at, updated_at, thinking, web_tools"
 
 
 @dataclass
@@ -51,6 +51,7 @@ class ConversationInfo:
     created_at: float
     updated_at: float
     thinking: str = "off"  # extended thinking: off, low, medium, high (chat_core.thinking)
+    web: int = 0  # 1: Claude may search and fetch from the web
 
 
 @dataclass
@@ -144,19 +145,20 @@ class Store:
             return self._create(conn, system, window, backend, model, title, owner)
 
     @staticmethod
-    def _create(conn, system, window, backend, model, title, owner, thinking: str = "off") -> int:
+    def _create(conn, system, window, backend, model, title, owner, thinking: str = "off", web: bool = False) -> int:
         now = time.time()
         return conn.execute(
             sa.text(
                 "INSERT INTO conversations (title, system, window_size, backend, model, created_at, updated_at, owner, "
-                "thinking) VALUES (:title, :system, :window, :backend, :model, :now, :now, :owner, :thinking) RETURNING id"
+                "thinking, web_tools) VALUES (:title, :system, :window, :backend, :model, :now, :now, :owner, :thinking, :web) "
+                "RETURNING id"
             ),
             {"title": title, "system": system, "window": window, "backend": backend, "model": model, "now": now,
-             "owner": owner, "thinking": thinking},
+             "owner": owner, "thinking": thinking, "web": int(web)},
         ).scalar_one()
 
     _COLUMNS = {"title": "title", "system": "system", "window": "window_size", "backend": "backend", "model": "model",
-                "thinking": "thinking"}
+                "thinking": "thinking", "web": "web_tools"}
 
     @_guarded
     def update_conversation(self, conversation_id: int, owner: str = LOCAL_OWNER, **fields) -> None:
