@@ -1,7 +1,8 @@
 """Long conversations: opening one and sending a message in it, by its length, beside a
 10-message conversation (time to a usable page, and the memory the server process grew by),
-and the Tokens page for 1,000 and 4,000 turns. Each size runs in a fresh process (AppTest, the
-loopback Claude API, a SQLite file). Prints figures; asserts nothing.
+then opening it again in a new view of the same server (a reload, another tab), and the Tokens
+page for 1,000 and 4,000 turns. Each size runs in fresh processes (AppTest, the loopback Claude
+API, a SQLite file), the median of RUNS. Prints figures; asserts nothing.
 
     python bench/bench_scale.py
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+RUNS = 3
 sys.path.insert(0, str(ROOT))
 
 
@@ -81,6 +84,11 @@ def one(messages: int, page: str) -> dict:
         start = time.perf_counter()
         at.chat_input[0].set_value("and tomorrow?").run()
         result["send_s"] = time.perf_counter() - start
+        again = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=600)
+        again.query_params["c"] = str(cid)
+        start = time.perf_counter()
+        again.run()
+        result["reopen_s"] = time.perf_counter() - start
     else:
         start = time.perf_counter()
         at.switch_page("pages/tokens.py").run()
@@ -92,20 +100,26 @@ def one(messages: int, page: str) -> dict:
 
 
 def run(messages: int, page: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, str(messages), page], capture_output=True, text=True, cwd=ROOT)
-    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        raise SystemExit(f"bench process failed:\n{out.stderr[-2000:]}")
-    return json.loads(lines[-1])
+    """The median of RUNS fresh processes, figure by figure."""
+    results = []
+    for _ in range(RUNS):
+        out = subprocess.run([sys.executable, __file__, str(messages), page], capture_output=True, text=True, cwd=ROOT)
+        lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+        if not lines:
+            raise SystemExit(f"bench process failed:\n{out.stderr[-2000:]}")
+        results.append(json.loads(lines[-1]))
+    return {name: statistics.median(r[name] for r in results) if name != "errors" else sum((r[name] for r in results), [])
+            for name in results[0]}
 
 
 def main() -> None:
-    print("open a conversation and send one message (AppTest, loopback Claude API, SQLite), a fresh process each:")
+    print(f"open a conversation and send one message (AppTest, loopback Claude API, SQLite), median of {RUNS} fresh processes:")
     base = None
     for messages in (10, 1_000, 10_000, 100_000):
         r = run(messages, "chat")
         base = base or r
-        print(f"  {messages:>7,} messages: open {r['open_s'] * 1000:8.0f} ms, send {r['send_s'] * 1000:8.0f} ms, "
+        print(f"  {messages:>7,} messages: open {r['open_s'] * 1000:6.0f} ms, send {r['send_s'] * 1000:6.0f} ms, "
+              f"open again {r['reopen_s'] * 1000:6.0f} ms, "
               f"process grew {r['grew_mb']:6.1f} MB  (open+send {(r['open_s'] + r['send_s']) / (base['open_s'] + base['send_s']):5.1f}x "
               f"the 10-message conversation){'  errors: ' + str(r['errors']) if r['errors'] else ''}")
     print("  goal: 100,000 messages <= 2x the 10-message time, memory growth <= 50 MB")

@@ -115,7 +115,7 @@ def usage_line(session: ChatSession) -> str:
     total = session.totals
     cost = format_cost(total.cost_usd) if total.cost_usd is not None else "cost unknown"
     this_turn = output_estimated(record)
-    session_estimated = any(output_estimated(r) for r in session.records)
+    session_estimated = total.estimated
     note = " (estimated)" if this_turn else ""
     return (f"[{record.backend} · {record.model} | this turn: {token_counts(record.usage, this_turn)}{note}"
             f" | session: {token_counts(total.usage, session_estimated)}, {cost}]")
@@ -209,7 +209,10 @@ def handle(session: ChatSession, line: str, term: Terminal) -> bool:
         return False
     match = COMMAND.fullmatch(text)
     if match:
-        command(session, match[1].lower(), (match[2] or "").strip(), term)
+        try:
+            command(session, match[1].lower(), (match[2] or "").strip(), term)
+        except errors.StorageError as exc:  # applied in memory, not stored
+            term.warn(f"Changed for this session only: {exc.message}")
     elif text.startswith("//"):
         turn(session, line.lstrip()[1:], term)
     elif text or term.draft.files:
@@ -320,7 +323,7 @@ def run(argv: list[str] | None, stdin: TextIO | None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    resumed = f", resuming conversation {session.conversation_id} ({len(session.messages)} messages)" if args.resume else ""
+    resumed = f", resuming conversation {session.conversation_id} ({session.message_count} messages)" if args.resume else ""
     term.say(
         f"Chatting with {session.backend.label}, sending {window_label(session.settings.window)}{resumed}. "
         "/help for commands, Ctrl-D to leave."

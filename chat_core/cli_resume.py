@@ -12,7 +12,7 @@ from .backends.local import DEFAULT_MODEL as LOCAL_MODEL
 from .config import Settings
 from .conversation import STOPPED, USER
 from .ids import parse_conversation_id
-from .session import ChatSession
+from .session import LATEST, ChatSession
 from .storage import ConversationInfo, Store, StoredConversation
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def find_stored(store: Store, resume: str) -> StoredConversation:
     """The conversation `resume` names ("last": the latest); ConfigError when there is none.
     Checked before any model loads, so a wrong id is answered at once."""
     conversation_id = store.latest_id() if resume == "last" else parse_conversation_id(resume)
-    stored = store.load(conversation_id) if conversation_id is not None else None
+    stored = store.load(conversation_id, latest=LATEST) if conversation_id is not None else None
     if stored is None:
         raise not_found(resume)
     return stored
@@ -54,7 +54,7 @@ def show_resumed(session: ChatSession, term: "Terminal") -> None:
     """What the next request carries from the resumed conversation, one line a message,
     and how many stored messages it leaves out."""
     messages, sent = session.messages, session.in_window()
-    earlier = min(sent, default=len(messages))  # messages before the first one sent
+    earlier = session.earlier.messages + min(sent, default=len(messages))  # messages before the first one sent
     if earlier:
         term.say(f"{earlier} earlier message{'s are' if earlier != 1 else ' is'} stored but not sent.")
     if not sent:

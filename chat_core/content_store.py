@@ -37,17 +37,21 @@ def reply_content(message) -> dict:
 
 
 def load_content(conn, conversation_id: int, messages: list) -> None:
-    """Fill in the attachments (without their bytes), thinking and citations of a conversation's messages."""
-    by_id = {m.id: m for m in messages}
+    """Fill in the attachments (without their bytes), thinking and citations of these messages of a
+    conversation (all of it, or its latest page: only rows from the page's first message on are read)."""
+    by_id = {m.id: m for m in messages if m.id is not None}
+    if not by_id:
+        return
+    where = {"cid": conversation_id, "first": min(by_id)}
     for row in conn.execute(sa.text(
             "SELECT a.message_id, a.name, a.media_type, a.size, a.sha256, a.width, a.height, a.pages, a.tokens "
             "FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.conversation_id = :cid "
-            "ORDER BY a.message_id, a.position"), {"cid": conversation_id}):
+            "AND a.message_id >= :first ORDER BY a.message_id, a.position"), where):
         if row[0] in by_id:
             by_id[row[0]].attachments.append(Attachment(*row[1:]))
     for message_id, thinking, citations in conn.execute(sa.text(
-            "SELECT id, thinking, citations FROM messages WHERE conversation_id = :cid "
-            "AND (thinking IS NOT NULL OR citations IS NOT NULL)"), {"cid": conversation_id}):
+            "SELECT id, thinking, citations FROM messages WHERE conversation_id = :cid AND id >= :first "
+            "AND (thinking IS NOT NULL OR citations IS NOT NULL)"), where):
         if message_id in by_id:
             by_id[message_id].thinking = [Thinking(**t) for t in json.loads(thinking or "[]")]
             by_id[message_id].citations = [Citation(**c) for c in json.loads(citations or "[]")]

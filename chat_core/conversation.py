@@ -133,20 +133,31 @@ def exchange_sizes(history: Sequence[Message], pairs: Sequence[Exchange]) -> lis
             for p in pairs]
 
 
+def window_start(history: Sequence[Message], window: int, policy: str = CACHE_AWARE, min_prefix_tokens: int = 0,
+                 earlier: Sequence[int] = (), resume: tuple[int, int] = (0, 0)) -> int:
+    """Index, among `usable_exchanges(history)`, of the first past exchange the next request carries;
+    negative when it lies before `history`. `earlier`: the estimated sizes of the usable exchanges
+    that come before `history` (a page of a long conversation), oldest first: the window is a
+    recurrence over the whole conversation (chat_core.window.first_sent, and its `resume`)."""
+    usable = usable_exchanges(history)
+    sizes = [*earlier, *exchange_sizes(history, usable)]
+    return first_sent(sizes, window, policy, min_prefix_tokens, resume) - len(earlier)
+
+
 def window_indices(history: Sequence[Message], window: int, policy: str = CACHE_AWARE,
-                   min_prefix_tokens: int = 0) -> set[int]:
-    """Indices of past messages that the next request carries.
+                   min_prefix_tokens: int = 0, earlier: Sequence[int] = (),
+                   resume: tuple[int, int] = (0, 0)) -> set[int]:
+    """Indices of past messages that the next request carries (of those in `history`).
 
     `window` is the number of past exchanges to send; 0 means all of them.
     `policy` decides how a full window lets go of old exchanges (chat_core.window:
     in blocks that keep the cached prefix, or one a turn). Exchanges whose reply
     failed with no text (or is missing) are skipped, so roles always alternate
-    and no empty message is sent.
+    and no empty message is sent. `earlier`, `resume`: see `window_start`.
     """
-    usable = usable_exchanges(history)
-    usable = usable[first_sent(exchange_sizes(history, usable), window, policy, min_prefix_tokens):]
+    start = window_start(history, window, policy, min_prefix_tokens, earlier, resume)
     picked: set[int] = set()
-    for pair in usable:
+    for pair in usable_exchanges(history)[max(start, 0):]:
         picked.add(pair.user_index)
         picked.add(pair.reply_index)  # type: ignore[arg-type]
     return picked
@@ -158,17 +169,19 @@ def window_label(window: int) -> str:
 
 
 def build_request(history: Sequence[Message], new: str | Message, window: int, policy: str = CACHE_AWARE,
-                  min_prefix_tokens: int = 0) -> list[Message]:
+                  min_prefix_tokens: int = 0, earlier: Sequence[int] = (),
+                  resume: tuple[int, int] = (0, 0)) -> list[Message]:
     """The messages to send for a new user message (its text, or the message with its
     attachments): the window, then that message.
 
     Always valid for the Messages API: starts with a user message, roles
-    alternate, ends with the new user message, no empty content.
+    alternate, ends with the new user message, no empty content. `earlier`:
+    see `window_start` (the window must lie inside `history`).
     """
     new = Message(USER, new) if isinstance(new, str) else new
     if not new.sendable:
         raise ValueError("the new message is empty")
-    picked = window_indices(history, window, policy, min_prefix_tokens)
+    picked = window_indices(history, window, policy, min_prefix_tokens, earlier, resume)
     sent = [history[i].for_request() for i in sorted(picked)]
     sent.append(new.for_request())
     return sent

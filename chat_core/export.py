@@ -18,7 +18,8 @@ def to_markdown(chat: ChatSession, title: str = "Conversation") -> str:
     safe alone too, with a code fence it leaves open closed, so none swallows the next. The title
     and the persona are plain text, not Markdown."""
     lines = [f"# {literal(title)}", "", f"*{literal(chat.backend.label)}* · persona: {literal(chat.settings.system)}", ""]
-    for message in chat.messages:
+    messages, _ = chat.whole()
+    for message in messages:
         who = "You" if message.role == "user" else "Assistant"
         mark = "" if message.status == COMPLETE else f" ({message.status})"
         text = safe_markdown(self_contained(message.text), html=True)  # alone, so nothing spills into the next one
@@ -41,6 +42,7 @@ def to_markdown(chat: ChatSession, title: str = "Conversation") -> str:
 
 
 def to_json(chat: ChatSession, title: str = "Conversation") -> str:
+    messages, records = chat.whole()
     return json.dumps(
         {
             "title": title,
@@ -53,9 +55,9 @@ def to_json(chat: ChatSession, title: str = "Conversation") -> str:
                  "attachments": [{"name": a.name, "media_type": a.media_type, "size": a.size, "sha256": a.sha256}
                                  for a in m.attachments],
                  "thinking": [asdict(t) for t in m.thinking], "citations": [asdict(c) for c in m.citations]}
-                for m in chat.messages
+                for m in messages
             ],
-            "turns": [record.as_row() for record in chat.records],
+            "turns": [record.as_row() for record in records],
         },
         ensure_ascii=False,
         indent=2,

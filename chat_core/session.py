@@ -7,6 +7,12 @@ The store is the truth. A new chat is stored with its first message; before
 each request the session reloads the conversation when another view wrote to
 it, so what is sent is built from what is stored. A write the store refuses
 leaves the message in memory, marked `unsaved` with the reason, never lost.
+
+A session holds the latest page of a stored conversation (`LATEST` questions and
+everything after them: what the page draws and the widest window sends), the
+totals as the database sums them, and of what comes before only its sums
+(`earlier`); older messages load when asked for (`load_earlier`, `reach`), and a
+request that sends more than the page holds (a window of *all*) loads it then.
 """
 
 from __future__ import annotations
@@ -19,12 +25,19 @@ from .backends.base import Backend, Notify, Reply
 from .backends.local import LocalBackend
 from .config import Settings
 from .content import Attachment, load_all
-from .conversation import ASSISTANT, COMPLETE, STOPPED, STREAMING, USER, Conversation, Message, build_request, versions
+from .conversation import (
+    ASSISTANT, COMPLETE, STOPPED, STREAMING, USER, Conversation, Message, build_request, versions, window_indices,
+    window_start,
+)
 from .jobs import JOBS, ReplyJob, Ticket, busy_error
-from .storage import LOCAL_OWNER, title_from
+from .kept import KEPT, key as kept_key
+from .loading import Earlier, Summed
+from .storage import LOCAL_OWNER, StoredConversation, title_from
 from .text_in import encodable
 from .usage import Totals, TurnRecord, cost, min_cacheable_tokens, price_for, totals
 from .window import SLIDE
+
+LATEST = 40  # questions a session holds: the page's latest 60 messages and the widest window (20 exchanges)
 
 
 class ChatSession:
@@ -48,6 +61,9 @@ class ChatSession:
         self.owner = owner
         self.title = title  # None until stored
         self.everything: list[Message] = list(self.conversation.messages)  # every version, for `versions_of`
+        self.earlier = Earlier()  # what the thread holds before the messages held (see chat_core.loading)
+        self._questions = LATEST  # how many latest questions are held (more once earlier ones are asked for)
+        self._summed: Summed | None = None  # the store's sums; None: summed from `records`
         self._apply_prompt_cache()
         self._seen = self.last_saved_id()
 
@@ -59,20 +75,18 @@ class ChatSession:
     @classmethod
     def resume(cls, store, conversation_id: int, backend: Backend, settings: Settings,
                owner: str = LOCAL_OWNER) -> "ChatSession | None":
-        """A stored conversation of `owner`'s with its messages and usage, or None if there is none."""
-        stored = store.load(conversation_id, owner)
+        """A stored conversation of `owner`'s (its latest page, and its totals), or None if there is none."""
+        stored = store.load(conversation_id, owner, latest=LATEST)
         return None if stored is None else cls.from_stored(store, stored, backend, settings, owner)
 
     @classmethod
     def from_stored(cls, store, stored, backend: Backend, settings: Settings, owner: str = LOCAL_OWNER) -> "ChatSession":
-        """A session over a conversation already loaded from `store`."""
+        """A session over a conversation already loaded from `store` (all of it, or a page: `Store.load`)."""
         info = stored.info
         settings = settings.with_(system=info.system, window=info.window, backend=backend.name, model=backend.model,
                                   thinking=info.thinking, web=bool(info.web))
-        conversation = Conversation(info.system, stored.messages)
-        chat = cls(backend, settings, conversation, stored.records, store, info.id, owner, info.title)
-        chat.everything = stored.versions
-        chat._seen = chat.last_saved_id()
+        chat = cls(backend, settings, Conversation(info.system), None, store, info.id, owner, info.title)
+        chat._take(stored)
         return chat
 
     # -- reading -------------------------------------------------------------
@@ -87,7 +101,13 @@ class ChatSession:
 
     @property
     def totals(self) -> Totals:
-        return totals(self.records)
+        """Of the whole conversation (summed by the store when it is stored)."""
+        return self._summed.totals if self._summed is not None else totals(self.records)
+
+    @property
+    def message_count(self) -> int:
+        """Messages in the conversation as shown, the ones not held (`earlier`) included."""
+        return self.earlier.messages + len(self.messages)
 
     @property
     def window_args(self) -> tuple[int, str, int]:
@@ -99,8 +119,8 @@ class ChatSession:
         return self.settings.window, self.settings.window_policy, min_cacheable_tokens(self.backend.model)
 
     def in_window(self) -> set[int]:
-        """Indices of past messages that the next request will carry."""
-        return self.conversation.in_window(*self.window_args)
+        """Indices of past messages (of those held) that the next request will carry."""
+        return window_indices(self.messages, *self.window_args, **self.earlier.window(*self.window_args))
 
     def last_saved_id(self) -> int | None:
         """The newest stored message this session holds, any version."""
@@ -113,23 +133,60 @@ class ChatSession:
         return next((r for r in self.records if r.message_id == message.id), None)
 
     def refresh(self) -> bool:
-        """Reload the conversation from the store; False when it is gone (deleted elsewhere).
+        """Reload the conversation (its latest page, as many questions as held) from the store;
+        False when it is gone (deleted elsewhere).
 
         Messages the store refused stay, at the end, marked unsaved."""
         if self.store is None or self.conversation_id is None:
             return True
-        stored = self.store.load(self.conversation_id, self.owner)
+        stored = self.store.load(self.conversation_id, self.owner, latest=self._questions, known=self._summed)
         if stored is None:
             return False
-        unsaved = [m for m in self.messages if m.unsaved]
+        self._take(stored, unsaved=[m for m in self.messages if m.unsaved])
+        return True
+
+    def _take(self, stored: StoredConversation, unsaved: Sequence[Message] = ()) -> None:
+        info = stored.info
+        kept = KEPT.of(kept_key(self.store.url, self.owner, info.id))  # refused here or in another view
+        unsaved = [*kept, *(m for m in unsaved if not any(m is k for k in kept))]
         self.conversation.messages = stored.messages + unsaved
         self.everything = stored.versions
-        self.conversation.system = stored.info.system
+        self.conversation.system = info.system
         self.records = stored.records
-        self.title = stored.info.title
-        self.settings = self.settings.with_(system=stored.info.system, window=stored.info.window)
+        self._summed = stored.summed
+        self.title = info.title
+        self.settings = self.settings.with_(system=info.system, window=info.window, thinking=info.thinking,
+                                            web=bool(info.web))
+        self._apply_prompt_cache()  # the backend follows the stored thinking and web settings
         self._seen = self.last_saved_id()
-        return True
+        # Of what lies before the page, only the sums (read once per process, chat_core.loading.SharedEarlier).
+        self.earlier = self.store.earlier(info.id, stored.start) if stored.start else Earlier()
+
+    def load_earlier(self, questions: int = LATEST) -> None:
+        """Hold `questions` more of the questions before the ones held (and their replies)."""
+        if self.earlier.messages:
+            self._questions += questions
+            self.refresh()
+
+    def reach(self, message_id: int) -> bool:
+        """Hold every message from `message_id` (a search hit) on; False when it is not in this conversation."""
+        if self.store is None or not self.stored:
+            return False
+        needed = self.store.questions_since(self.conversation_id, message_id)
+        if needed > self._questions:
+            self._questions = needed
+            self.refresh()
+        return needed > 0
+
+    def whole(self) -> tuple[list[Message], list[TurnRecord]]:
+        """Every message of the conversation as shown, and every usage record (an export, the Tokens
+        page): read from the store, the ones it refused (in memory, unsaved) after them."""
+        if self.store is None or not self.stored:
+            return list(self.messages), list(self.records)
+        stored = self.store.load(self.conversation_id, self.owner)
+        if stored is None:
+            return list(self.messages), list(self.records)
+        return stored.messages + [m for m in self.messages if m.unsaved], stored.records
 
     def changed_elsewhere(self) -> bool:
         """True when another view wrote to this conversation since this one last read it."""
@@ -165,6 +222,7 @@ class ChatSession:
         self.conversation = Conversation(self.settings.system)
         self.records = []
         self.everything = []
+        self.earlier, self._questions, self._summed = Earlier(), LATEST, None
         self.conversation_id = None
         self.title = None
         self._seen = None
@@ -223,7 +281,7 @@ class ChatSession:
         user = self._last_question()
         at = self._position(user)
         after = self.messages[at + 1] if at + 1 < len(self.messages) else None
-        plan = _Plan(user, self.messages[:at], self.messages,
+        plan = _Plan(user, self.messages[:at], self.messages, self.earlier,
                      replaced=after if after is not None and after.role == ASSISTANT else None)
         return self._watch(plan, self._submit(plan, queue=False), notify, detach, events)
 
@@ -273,8 +331,20 @@ class ChatSession:
         text = self.check(text, attachments)
         if text is None:
             raise ValueError("the message is empty")
-        self._sync()
+        try:
+            self._sync()
+        except errors.StorageError as exc:
+            raise self._kept(Message(USER, text), exc) from None
         return text
+
+    def _kept(self, message: Message, exc: errors.StorageError) -> errors.StorageError:
+        """A message the store refused: held at the end of the thread, marked unsaved (shown, never
+        sent: it has no reply), and the error to raise."""
+        message.unsaved = exc.message
+        self.conversation.messages = [*self.messages, message]
+        if self.store is not None and self.conversation_id is not None:
+            KEPT.add(kept_key(self.store.url, self.owner, self.conversation_id), message)
+        return exc
 
     def _sync(self) -> None:
         if self.changed_elsewhere() and not self.refresh():
@@ -285,7 +355,8 @@ class ChatSession:
         return next(i for i, m in enumerate(self.messages) if m is message)
 
     def _last_question(self) -> Message:
-        question = next((m for m in reversed(self.messages) if m.role == USER), None)
+        # Never one the store refused: it was not sent, and is kept only to copy.
+        question = next((m for m in reversed(self.messages) if m.role == USER and not m.unsaved), None)
         if question is None:
             raise ValueError("there is no question to send again")
         return question
@@ -300,10 +371,13 @@ class ChatSession:
             new = dict(system=self.settings.system, window=self.settings.window,
                        backend=self.backend.name, model=self.backend.model, thinking=self.settings.thinking,
                        web=self.settings.web)
-            self.conversation_id, user.id = self.store.add_user_message(self.conversation_id, user, self.owner, new)
+            try:
+                self.conversation_id, user.id = self.store.add_user_message(self.conversation_id, user, self.owner, new)
+            except errors.StorageError as exc:
+                raise self._kept(user, exc) from None
             self.title = self.title or title_from(user.text)
             self._seen = user.id
-        plan = _Plan(user, list(history), self.messages, replaced)
+        plan = _Plan(user, list(history), self.messages, self.earlier, replaced)
         self.conversation.messages = list(history) + [user]
         return self._watch(plan, self._submit(plan, queue), notify, detach, events)
 
@@ -318,8 +392,11 @@ class ChatSession:
         def start(waited: bool) -> ReplyJob:
             moved = waited or any(m.status == STREAMING for m in plan.history)  # a reply ended meanwhile
             if moved and store is not None and cid is not None:  # what it follows is in the store now
-                plan.history = _stored_history(store, cid, owner, plan.user)
-            request = build_request(plan.history, plan.user, *window_args)
+                plan.history, plan.earlier = _stored_history(store, cid, owner, plan.user)
+            if plan.earlier.sizes and window_start(plan.history, *window_args, **plan.earlier.window(*window_args)) < 0:
+                # The window reaches before the page held (a window of "all"): this request loads it.
+                plan.history, plan.earlier = _stored_history(store, cid, owner, plan.user, whole=True)
+            request = build_request(plan.history, plan.user, *window_args, **plan.earlier.window(*window_args))
             if store is not None:  # the files' bytes, once per hash, for the messages this request carries
                 load_all(request, store.blob)
             reply = Reply(backend.name, backend.model)
@@ -374,7 +451,7 @@ class ChatSession:
             status=job.status,
             cost_usd=cost(reply.usage, price_for(reply.backend, reply.model)),
             stop_reason=reply.stop_reason,
-            unwindowed_input_tokens=self._unwindowed_estimate(request, plan.history, user, reply),
+            unwindowed_input_tokens=self._unwindowed_estimate(request, plan, reply),
         )
         plan.takes_place = plan.replaced is None or job.status == COMPLETE or (job.status == STOPPED and bool(reply.text))
         if store is not None and user.id is not None:
@@ -386,6 +463,7 @@ class ChatSession:
             except errors.StorageError as exc:
                 if message.id is None:
                     message.unsaved = exc.message
+                    KEPT.add(kept_key(store.url, owner, cid), message)
         plan.result = (message, record)
 
     def _settle(self, plan: "_Plan", ticket: Ticket) -> None:
@@ -394,8 +472,11 @@ class ChatSession:
             return
         plan.settled = True
         message, record = plan.result
-        if message.id is not None and self.refresh():
-            return
+        try:
+            if message.id is not None and self.refresh():
+                return
+        except errors.StorageError:
+            pass  # stored, but it cannot be read back now: held in memory as it is below
         if plan.takes_place:
             # Not stored: in memory, the new reply takes the place of any earlier one to its question.
             at = next((i + 1 for i, m in enumerate(self.messages) if m is plan.user), len(self.messages))
@@ -405,22 +486,26 @@ class ChatSession:
             message.active = False
             self.conversation.messages = plan.before
         self.everything.append(message)
-        record.turn = len(self.records) + 1
+        record.turn = self.totals.turns + 1
         self.records.append(record)
+        if self._summed is not None and message.id is None:  # not in the store's sums: counted here
+            self._summed = Summed(self._summed.totals + totals([record]), self._summed.upto)
 
-    def _unwindowed_estimate(self, request: Sequence[Message], history: Sequence[Message], user: Message,
-                             reply: Reply) -> int | None:
+    def _unwindowed_estimate(self, request: Sequence[Message], plan: "_Plan", reply: Reply) -> int | None:
         """Input tokens this turn would have cost with no window. Counted by the local
-        model's own tokenizer; for Claude, estimated: the tokens actually sent, scaled
-        by how much more text the whole history holds."""
+        model's own tokenizer when the whole history is at hand; otherwise (and for
+        Claude) estimated: the tokens actually sent, scaled by how much more text the
+        whole history holds."""
         sent_tokens = reply.usage.all_input_tokens
         if not sent_tokens:
             return None
-        if isinstance(self.backend, LocalBackend):
+        history, user = plan.history, plan.user
+        if isinstance(self.backend, LocalBackend) and not plan.earlier.messages:
             return self.backend.local.count_prompt_tokens(self.settings.system, build_request(history, user, 0))
         system = len(self.settings.system)
         sent_chars = system + sum(len(m.text) for m in request)
-        all_chars = system + len(user.text) + sum(len(m.text) for m in history if m.sendable)
+        all_chars = (system + len(user.text) + sum(len(m.text) for m in history if m.sendable)
+                     + plan.earlier.chars)
         return round(sent_tokens * all_chars / max(sent_chars, 1))
 
     def _persist(self, **fields) -> None:
@@ -435,6 +520,7 @@ class _Plan:
     user: Message
     history: list[Message]
     before: list[Message]  # the thread as it was, to show again if an edit's reply fails (not stored)
+    earlier: Earlier  # the sums of what comes before `history` (a page of a long conversation)
     replaced: Message | None = None  # the version it is to take the place of (a regenerate, an edit)
     takes_place: bool = True
     result: tuple[Message, TurnRecord] | None = None
@@ -448,10 +534,15 @@ def _loaded(attachment: Attachment, store) -> Attachment:
     return attachment
 
 
-def _stored_history(store, conversation_id: int, owner: str, user: Message) -> list[Message]:
-    """What a message that waited its turn follows now: the stored thread before it."""
-    stored = store.load(conversation_id, owner)
+def _stored_history(store, conversation_id: int, owner: str, user: Message,
+                    whole: bool = False) -> tuple[list[Message], Earlier]:
+    """What a message follows as stored now (a message that waited its turn): the latest page of
+    the thread before it and the sums of what comes before that, or (`whole`) all of it."""
+    stored = None if whole else store.load(conversation_id, owner, latest=LATEST)
+    if stored is None or not any(m.id == user.id for m in stored.messages):
+        stored = store.load(conversation_id, owner)
     at = next((i for i, m in enumerate(stored.messages) if m.id == user.id), None) if stored is not None else None
     if at is None:
         raise errors.StorageError("The message waiting its turn was deleted (in another tab?) before it was sent.")
-    return stored.messages[:at]
+    before = store.earlier(conversation_id, stored.start) if stored.start else Earlier()
+    return stored.messages[:at], before

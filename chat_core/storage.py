@@ -30,6 +30,8 @@ from .database import explain, is_row_id, make_engine, sqlite_path, write_transa
 from .errors import StorageError, redact_url
 from .migrations import LOCAL_OWNER, migrate
 from .liveness import CUT_OFF_NOTE, done_writing, gone, started_writing, writer_id
+from . import loading
+from .loading import Earlier
 from .usage import TurnRecord
 
 DEFAULT_TITLE = "New chat"
@@ -58,8 +60,10 @@ class ConversationInfo:
 class StoredConversation:
     info: ConversationInfo
     messages: list[Message]  # the active thread: what is shown and sent
-    records: list[TurnRecord]
-    versions: list[Message] = field(default_factory=list)  # every message, active or not, by id
+    records: list[TurnRecord]  # of the replies loaded
+    versions: list[Message] = field(default_factory=list)  # every message loaded, active or not, by id
+    summed: loading.Summed = field(default_factory=loading.Summed)  # usage totals of the whole conversation
+    start: int = 0  # the first message id loaded (0: from the beginning)
 
 
 def title_from(text: str) -> str:
@@ -92,6 +96,7 @@ class Store:
                                "check CHAT_DATA_DIR and its permissions.") from None
         # For messages: never a password or another secret of the URL.
         self.url = redact_url(url)
+        self._earlier = loading.SharedEarlier()
         self.migrate(schema)
 
     def explain(self, exc: sa.exc.SQLAlchemyError) -> str:
@@ -178,6 +183,7 @@ class Store:
     def delete_conversation(self, conversation_id: int, owner: str = LOCAL_OWNER) -> None:
         if not is_row_id(conversation_id):
             return
+        self._earlier.forget(conversation_id)
         with self._write() as conn:
             if not self._lock(conn, conversation_id, owner):
                 return
@@ -332,28 +338,22 @@ class Store:
                                 {"id": conversation_id}).scalar()
 
     @_guarded
-    def load(self, conversation_id: int, owner: str = LOCAL_OWNER) -> StoredConversation | None:
-        """A conversation of `owner`'s, replies placed after the messages they answer; None if there is none."""
+    def load(self, conversation_id: int, owner: str = LOCAL_OWNER, *, latest: int | None = None,
+             known: loading.Summed | None = None) -> StoredConversation | None:
+        """A conversation of `owner`'s, replies placed after the messages they answer; None if there is none.
+
+        `latest`: only the page of its latest `latest` questions, with every row from the first of
+        them on (chat_core.loading); its usage totals are summed by the database either way (from
+        `known`, the totals a view had, on)."""
         if not is_row_id(conversation_id):
             return None
         with self.engine.connect() as conn:
-            info = conn.execute(
-                sa.text(f"SELECT {_INFO_COLUMNS} FROM conversations WHERE id = :id AND owner = :owner"),
-                {"id": conversation_id, "owner": owner},
-            ).first()
-            if info is None:
+            head = loading.head(conn, conversation_id, owner, known)
+            if head is None:
                 return None
-            rows = conn.execute(
-                sa.text("SELECT id, role, text, status, error, reply_to, edit_of, active, writer, heartbeat "
-                        "FROM messages WHERE conversation_id = :id ORDER BY id"),
-                {"id": conversation_id},
-            ).all()
-            records = [
-                TurnRecord.from_row(row._mapping)
-                for row in conn.execute(
-                    sa.text("SELECT * FROM turns WHERE conversation_id = :id ORDER BY turn"), {"id": conversation_id}
-                )
-            ]
+            rows = loading.page_rows(conn, conversation_id, latest)
+            first = rows[0][0] if rows and latest is not None else None
+            records = [TurnRecord.from_row(row._mapping) for row in loading.page_records(conn, conversation_id, first)]
         now = time.time()
         ended = self._cut_off([message_id for message_id, _, _, status, *_, writer, heartbeat in rows
                                if status == STREAMING and gone(self.url, message_id, writer, heartbeat, now)])
@@ -364,7 +364,28 @@ class Store:
                                     active=bool(active)))
         with self.engine.connect() as conn:
             content_store.load_content(conn, conversation_id, messages)
-        return StoredConversation(ConversationInfo(*info), active_thread(messages), records, messages)
+        info, sums = head
+        return StoredConversation(ConversationInfo(*info), active_thread(messages), records, messages, sums,
+                                  first or 0)
+
+    @_guarded
+    def earlier(self, conversation_id: int, before: int) -> Earlier:
+        """The sums of what the active thread holds before message `before` (chat_core.loading.Earlier),
+        shared by this process's views (chat_core.loading.SharedEarlier)."""
+
+        def read(since: int, upto: int) -> Earlier:
+            with self.engine.connect() as conn:
+                return loading.earlier(conn, conversation_id, since, upto)
+
+        return self._earlier.get(conversation_id, before, read)
+
+    @_guarded
+    def questions_since(self, conversation_id: int, message_id: int) -> int:
+        """How many latest questions a page holds to reach back to `message_id`."""
+        if not (is_row_id(conversation_id) and is_row_id(message_id)):
+            return 0
+        with self.engine.connect() as conn:
+            return loading.questions_since(conn, conversation_id, message_id)
 
     def _cut_off(self, message_ids: list[int]) -> dict[int, tuple[str, str, str | None]]:
         """Store as cut off the streaming replies whose writer is gone; {id: (text, status, error)} as
@@ -415,6 +436,7 @@ class Store:
         """Make `message_id` the version shown and sent; its other versions become inactive."""
         if not (is_row_id(conversation_id) and is_row_id(message_id)):
             return
+        self._earlier.forget(conversation_id)
         with self._write() as conn:
             if not self._lock(conn, conversation_id, owner):
                 return

@@ -8,6 +8,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterable, Mapping
 
+from .conversation import COMPLETE
+
 
 @dataclass
 class Usage:
@@ -163,23 +165,42 @@ class TurnRecord:
         }
 
 
+def output_is_estimate(backend: str, status: str, output_tokens: int) -> bool:
+    """Whether a turn's output count is an estimate: a Claude reply that did not finish (stopped,
+    cut, broken off) never got Claude's own count, so its text was counted. The local model's
+    counts are its own. (The store sums the same rule in SQL: chat_core.loading.TOTALS.)"""
+    return backend == "anthropic" and status != COMPLETE and output_tokens > 0
+
+
 @dataclass
 class Totals:
     usage: Usage = field(default_factory=Usage)
     cost_usd: float | None = 0.0
     turns: int = 0
+    all_local: bool = False  # every turn was on the bundled local model (free)
+    estimated: bool = False  # some turn's output count is an estimate (`output_is_estimate`)
+
+    def __add__(self, other: "Totals") -> "Totals":
+        cost_usd = None if self.cost_usd is None or other.cost_usd is None else self.cost_usd + other.cost_usd
+        turns = self.turns + other.turns
+        all_local = turns > 0 and all(part.all_local for part in (self, other) if part.turns)
+        return Totals(self.usage + other.usage, cost_usd, turns, all_local, self.estimated or other.estimated)
 
 
 def totals(records: Iterable[TurnRecord]) -> Totals:
     """Running totals; the cost is unknown as soon as one turn's cost is."""
-    result = Totals()
+    result = Totals(all_local=True)
     for record in records:
         result.usage = result.usage + record.usage
         result.turns += 1
+        result.all_local = result.all_local and record.backend == "local"
+        result.estimated = result.estimated or output_is_estimate(record.backend, record.status,
+                                                                  record.usage.output_tokens)
         if result.cost_usd is not None and record.cost_usd is not None:
             result.cost_usd += record.cost_usd
         else:
             result.cost_usd = None
+    result.all_local = result.all_local and result.turns > 0
     return result
 
 

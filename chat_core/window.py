@@ -36,7 +36,12 @@ POLICIES = (CACHE_AWARE, SLIDE)
 def estimate_tokens(text: str) -> int:
     """A rough token count (about 4 characters a token), for sizing the window
     only: an estimate, never a billed or displayed count."""
-    return -(-len(text) // 4)
+    return tokens_for_chars(len(text))
+
+
+def tokens_for_chars(chars: int) -> int:
+    """`estimate_tokens` of a text `chars` characters long (the store sums lengths, not texts)."""
+    return -(-chars // 4)
 
 
 def _kept_after_drop(recent: Sequence[int], window: int, min_prefix_tokens: int) -> int:
@@ -56,7 +61,8 @@ def _kept_after_drop(recent: Sequence[int], window: int, min_prefix_tokens: int)
     return next((k for k in range(keep, window) if latest[k - 1] >= min_prefix_tokens), window)
 
 
-def first_sent(sizes: Sequence[int], window: int, policy: str = CACHE_AWARE, min_prefix_tokens: int = 0) -> int:
+def first_sent(sizes: Sequence[int], window: int, policy: str = CACHE_AWARE, min_prefix_tokens: int = 0,
+               resume: tuple[int, int] = (0, 0)) -> int:
     """Index of the first past exchange the next request carries.
 
     sizes: one estimated token count per usable exchange, oldest first (only
@@ -64,6 +70,8 @@ def first_sent(sizes: Sequence[int], window: int, policy: str = CACHE_AWARE, min
     window: at most this many exchanges are sent; 0 sends them all.
     policy: `CACHE_AWARE` or `SLIDE`.
     min_prefix_tokens: the model's minimum cacheable prefix (0 for a local model).
+    resume: (k, first_sent(sizes[:k], ...)) when known: the recurrence goes on from
+        there, so a long conversation's start is computed once, then per new exchange.
 
     Always 0 <= result <= len(sizes) and len(sizes) - result <= window (when
     window > 0); for fixed arguments the result never decreases as sizes grows.
@@ -77,8 +85,8 @@ def first_sent(sizes: Sequence[int], window: int, policy: str = CACHE_AWARE, min
         return 0
     if policy == SLIDE:
         return count - window
-    start = 0
-    for seen in range(window + 1, count + 1):  # the request after `seen` exchanges
+    start = resume[1] if resume[0] > window else 0
+    for seen in range(max(window, resume[0]) + 1, count + 1):  # the request after `seen` exchanges
         if seen - start > window:
             start = seen - _kept_after_drop(sizes[seen - window + 1 : seen], window, min_prefix_tokens)
     return start

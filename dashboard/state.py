@@ -11,9 +11,12 @@ import threading
 import streamlit as st
 
 from chat_core import ChatSession, Settings, errors, format_cost, settings_from_env
-from chat_core.backends import Backend, make_backend, output_estimated
+from chat_core.backends import Backend, make_backend
 from chat_core.backends.claude_env import has_credential
+from chat_core.errors import redact_url
 from chat_core.ids import conversation_id_from_url
+from chat_core.kept import KEPT, key as kept_key
+from chat_core.session import LATEST
 from chat_core.storage import Store
 from dashboard import access, streamlit_adapter
 
@@ -122,15 +125,16 @@ def plain(text: str) -> str:
 
 def cost_text(chat: ChatSession) -> str:
     """The conversation's cost, worded the same on every page: *free* on the bundled model."""
-    backends = {record.backend for record in chat.records} or {chat.backend.name}
-    return "free" if backends == {"local"} else format_cost(chat.totals.cost_usd)
+    total = chat.totals
+    free = total.all_local if total.turns else chat.backend.name == "local"
+    return "free" if free else format_cost(total.cost_usd)
 
 
 def output_text(chat: ChatSession) -> str:
     """The conversation's output tokens, worded the same on every page: `~N` when a stopped or
     cut Claude reply was counted by its text (Claude sends its own count only when a reply ends)."""
-    tokens = f"{chat.totals.usage.output_tokens:,}"
-    return f"~{tokens}" if any(output_estimated(record) for record in chat.records) else tokens
+    total = chat.totals
+    return f"~{total.usage.output_tokens:,}" if total.estimated else f"{total.usage.output_tokens:,}"
 
 
 OUTPUT_HELP = "Of every reply in this conversation; ~ marks an estimate, for a stopped or cut reply from Claude."
@@ -157,7 +161,7 @@ def open_conversation(conversation_id: int | None) -> ChatSession:
     db = store(settings.database_url)
     chat = None
     if conversation_id is not None:
-        stored = db.load(conversation_id, me)
+        stored = db.load(conversation_id, me, latest=LATEST)
         if stored is not None:
             info = stored.info
             chat = ChatSession.from_stored(db, stored, backend_for(info.backend, info.model), settings, me)
@@ -204,6 +208,17 @@ def _moved_by_browser(chat: ChatSession) -> bool:
     return streamlit_adapter.is_history_navigation() and _url_ids() != _url_for(chat)
 
 
+def show_kept(me: str) -> None:
+    """What the store refused in the conversation the URL names (kept by this server), to copy."""
+    given = _url_ids()
+    wanted = conversation_id_from_url(given[-1]) if given else None
+    url = redact_url(base_settings().database_url)
+    for message in KEPT.of(kept_key(url, me, wanted)) if wanted is not None else ():
+        who = "Your message" if message.role == "user" else "A reply"
+        st.caption(f"{who}, not saved: copy it from here.")
+        st.code(message.text, language=None, wrap_lines=True)
+
+
 def chat() -> ChatSession:
     """The conversation `current_chat` opened for this run."""
     return st.session_state[CHAT]
@@ -214,13 +229,21 @@ def current_chat() -> ChatSession:
     the URL (a refresh keeps it), else a new unsaved one. Keeps `?c=` in the URL on
     every page. Stops the page with one line when the store fails."""
     me = owner()
+    chat = st.session_state.get(CHAT)
     try:
-        chat = st.session_state.get(CHAT)
         if chat is None or chat.owner != me or _moved_by_browser(chat):
             chat = _from_url()  # just read from the store
         elif not chat.refresh():
             notice(f"Conversation {chat.conversation_id} was deleted (in another tab?): this is a new chat.")
             chat.new_conversation()
+    except errors.StorageError as exc:
+        if chat is None or chat.owner != me:
+            st.error(exc.message)
+            show_kept(me)
+            st.stop()
+        # The store went away: this session's conversation stays as it was read, with what it holds
+        # in memory (a reply or a message the store refused, marked not saved), under one line.
+        st.warning(plain(exc.message), icon=":material/cloud_off:")
     except errors.ChatError as exc:
         st.error(exc.message)
         st.stop()

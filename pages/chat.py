@@ -34,6 +34,7 @@ FOUND = "chat_found"  # the id of the message a search result opened
 SCROLL = "chat_scroll_to_found"  # set when a search result was just opened: bring its message into view once
 SEARCH_OPEN = "chat_search_open"  # the search popover's open state (closed when a result is opened)
 CLAUDE_MODEL = "chat_claude_model"  # the Claude model last chosen in this browser session
+EARLIER = "chat_earlier_shown"  # the conversation whose earlier messages were asked for: all it holds is drawn
 
 chat: ChatSession = state.chat()
 cid = chat.conversation_id
@@ -64,7 +65,11 @@ def picker_label(conversation_id: int, title: str, created_at: float) -> str:
 
 
 def conversation_picker() -> None:
-    conversations = db.list_conversations(chat.owner)
+    try:
+        conversations = db.list_conversations(chat.owner)
+    except errors.StorageError as exc:
+        st.caption(f":material/cloud_off: The conversation list cannot be read now. {state.plain(exc.message)}")
+        return
     labels = {c.id: picker_label(c.id, c.title, c.created_at) for c in conversations}
     ids = list(labels)
     # Options are ids (labels may repeat); a changed list is a new widget, so the
@@ -267,6 +272,8 @@ def show_message(message, sent: bool, last: bool, answered: bool = True) -> None
             st.caption(truncation_note(record.backend, chat.settings.max_tokens))
         if message.unsaved:
             st.warning(f"Not saved: {message.unsaved}")
+            if message.role == USER:  # never sent either: kept to copy, as a message that could not be sent
+                st.code(message.text, language=None, wrap_lines=True)
         if message.id is not None and message.id == st.session_state.get(FOUND):
             with st.container(key=scroll.FOUND_KEY):
                 st.caption(":material/search: The search found this message.")
@@ -326,25 +333,46 @@ def edit_box(message) -> None:
     """The last question, open for editing."""
     with st.chat_message("user"):
         key = f"chat_edit_text_{message.id}"
-        st.text_area("Edit your message", value=message.text, key=key, label_visibility="collapsed")
+        # A text kept from a refused send (too long) is in the session already: no default over it.
+        st.text_area("Edit your message", value=None if key in st.session_state else message.text, key=key,
+                     label_visibility="collapsed")
         left, right, _ = st.columns([1, 1, 4])
         left.button("Send", type="primary", key="chat_edit_send",
                     on_click=lambda: (act(("edit", _value(key))), st.session_state.pop(EDITING, None)))
         right.button("Cancel", key="chat_edit_cancel", on_click=lambda: st.session_state.pop(EDITING, None))
 
 
+def show_earlier() -> None:
+    """Draw every message held, and hold the next older ones (a long chat holds only its latest page)."""
+    try:
+        if st.session_state.get(EARLIER) == cid:
+            chat.load_earlier()
+    except errors.StorageError as exc:
+        state.notice(exc.message)
+    st.session_state[EARLIER] = cid
+
+
 def show_history() -> None:
+    wanted = st.session_state.get(FOUND)
+    if wanted is not None and not any(m.id == wanted for m in chat.messages):
+        try:
+            chat.reach(wanted)  # a search hit in an older message: hold the messages from it on
+        except errors.StorageError as exc:
+            st.warning(state.plain(exc.message), icon=":material/cloud_off:")
     in_window = chat.in_window()
     messages = chat.messages
-    start = 0
-    found = next((i for i, m in enumerate(messages) if m.id is not None and m.id == st.session_state.get(FOUND)), None)
-    if len(messages) > RECENT and (found is None or found >= len(messages) - RECENT) and not st.toggle(f"Show {len(messages) - RECENT} earlier messages", key="chat_all"):
-        start = len(messages) - RECENT
+    found = next((i for i, m in enumerate(messages) if m.id is not None and m.id == wanted), None)
+    everything = st.session_state.get(EARLIER) == cid or (found is not None and found < len(messages) - RECENT)
+    start = 0 if everything else max(len(messages) - RECENT, 0)
+    hidden = chat.earlier.messages + start
+    if hidden:
+        st.button(f"Show earlier messages ({hidden:,} not shown)", key="chat_earlier", type="tertiary",
+                  icon=":material/expand_less:", on_click=show_earlier)
     last_question = max((i for i, m in enumerate(messages) if m.role == USER), default=None)
     answered = {i for pair in usable_exchanges(messages) for i in (pair.user_index, pair.reply_index)}
     for i in range(start, len(messages)):
         message = messages[i]
-        if st.session_state.get(EDITING) == message.id and i == last_question:
+        if message.id is not None and st.session_state.get(EDITING) == message.id and i == last_question:
             edit_box(message)
             continue
         last = i == last_question or (i == len(messages) - 1 and message.role == ASSISTANT)
@@ -357,7 +385,11 @@ def follow_store() -> None:
     a stopped reply (a stop ends the run before it can redraw), or another tab's message.
     Draws nothing; called at a fixed place (see below)."""
     now = state.chat()  # a fragment run reads the session as it is now, not as this run drew it
-    if now.stored and st.session_state.get(DRAWN) != (now.conversation_id, db.last_message_id(now.conversation_id)):
+    try:
+        newest = db.last_message_id(now.conversation_id) if now.stored else None
+    except errors.StorageError:
+        return  # the store is away: the page keeps what it shows, and its next run says so in one line
+    if now.stored and st.session_state.get(DRAWN) != (now.conversation_id, newest):
         st.rerun(scope="app")
 
 
@@ -400,9 +432,16 @@ def stream_reply(question: str | None, start, attachments=()) -> None:
             notice.empty()
             keep_unsent(question or "", exc.message)
             return
-        except (errors.InputTooLongError, ValueError) as exc:
+        except errors.InputTooLongError as exc:
             notice.empty()
-            st.error(getattr(exc, "message", None) or "There is nothing to send.")
+            keep_unsent(question or "", exc.message)  # as for a new message; an edit reopens with its text
+            last = next((m for m in reversed(chat.messages) if m.role == USER and m.id is not None), None)
+            if start == chat.edit_last and last is not None:
+                st.session_state.update({EDITING: last.id, f"chat_edit_text_{last.id}": question})
+            return
+        except ValueError:
+            notice.empty()
+            st.error("There is nothing to send.")
             return
         try:
             with live.body:

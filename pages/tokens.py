@@ -20,7 +20,7 @@ st.title("Tokens per turn")
 st.caption(f"**{literal(chat.title or 'New chat (not saved yet)')}** · {literal(chat.backend.label)} · "
            f"sending {window_label(chat.settings.window)}")
 
-records = chat.records
+messages, records = chat.whole()  # every turn: read once, in one pass each below
 if not records:
     st.info("No turns yet: chat on the Chat page and each reply's tokens and cost will show here.")
     st.stop()
@@ -110,7 +110,7 @@ st.subheader("Running cost")
 if free:
     st.caption("Free: the bundled local model costs nothing.")
 elif priced:
-    whatifs = pd.DataFrame([vars(w) for w in what_if(chat.settings.system, chat.messages, records, chat.settings.window)])
+    whatifs = pd.DataFrame([vars(w) for w in what_if(chat.settings.system, messages, records, chat.settings.window)])
     running = frame[["turn", "running_cost_usd"]].assign(
         no_cache_usd=whatifs["no_cache_usd"].cumsum(), plain_slide_usd=whatifs["plain_slide_usd"].cumsum(),
     )

@@ -262,6 +262,20 @@ def test_a_message_over_the_limit_is_refused_and_kept(api, app, monkeypatch):
     assert api.requests == []
 
 
+def test_an_edit_over_the_limit_is_refused_and_kept_in_its_box(api, app, monkeypatch):
+    monkeypatch.setenv("CHAT_MAX_INPUT_CHARS", "20")
+    at = app()
+    send(at, "short question")
+    at.button(key="chat_edit").click().run()
+    at.text_area[0].set_value("y" * 25)
+    at.button(key="chat_edit_send").click().run()
+    assert not at.exception and "over the 20-character limit" in at.error[0].value
+    assert "y" * 25 in [c.value for c in at.code]  # to copy, as a message over the limit
+    at.run()
+    assert not at.exception and at.text_area[0].value == "y" * 25  # still there: the edit stays open
+    assert len(api.requests) == 1
+
+
 def test_the_database_can_be_named_in_streamlit_secrets(api, isolated):
     from streamlit.testing.v1 import AppTest
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..conversation import COMPLETE
-from ..usage import TurnRecord
+from ..usage import TurnRecord, output_is_estimate
 from .base import Backend, Reply
 
 
@@ -26,7 +25,7 @@ def output_estimated(record: TurnRecord) -> bool:
     """True when a turn's output token count is an estimate: a Claude reply that did not
     finish (stopped, cut, broken off) never got Claude's own count, so its text was counted
     (`AnthropicBackend.estimate_output_tokens`). The local model's counts are its own."""
-    return record.backend == "anthropic" and record.status != COMPLETE and record.usage.output_tokens > 0
+    return output_is_estimate(record.backend, record.status, record.usage.output_tokens)
 
 
 def truncation_note(backend: str, max_tokens: int) -> str:
