@@ -36,9 +36,15 @@ def reply_content(message) -> dict:
             "citations": json.dumps([asdict(c) for c in message.citations]) if message.citations else None}
 
 
-def load_content(conn, conversation_id: int, messages: list) -> None:
-    """Fill in the attachments (without their bytes), thinking and citations of these messages of a
-    conversation (all of it, or its latest page: only rows from the page's first message on are read)."""
+def reply_from(thinking: str | None, citations: str | None) -> dict:
+    """A reply's thinking and citations from their columns (the inverse of `reply_content`)."""
+    return {"thinking": [Thinking(**t) for t in json.loads(thinking or "[]")],
+            "citations": [Citation(**c) for c in json.loads(citations or "[]")]}
+
+
+def load_attachments(conn, conversation_id: int, messages: list) -> None:
+    """Fill in the attachments (without their bytes) of these messages of a conversation (all of it,
+    or its latest page: only rows from the page's first message on are read), in one statement."""
     by_id = {m.id: m for m in messages if m.id is not None}
     if not by_id:
         return
@@ -49,12 +55,6 @@ def load_content(conn, conversation_id: int, messages: list) -> None:
             "AND a.message_id >= :first ORDER BY a.message_id, a.position"), where):
         if row[0] in by_id:
             by_id[row[0]].attachments.append(Attachment(*row[1:]))
-    for message_id, thinking, citations in conn.execute(sa.text(
-            "SELECT id, thinking, citations FROM messages WHERE conversation_id = :cid AND id >= :first "
-            "AND (thinking IS NOT NULL OR citations IS NOT NULL)"), where):
-        if message_id in by_id:
-            by_id[message_id].thinking = [Thinking(**t) for t in json.loads(thinking or "[]")]
-            by_id[message_id].citations = [Citation(**c) for c in json.loads(citations or "[]")]
 
 
 def conversation_blobs(conn, conversation_id: int) -> list[str]:

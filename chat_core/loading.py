@@ -37,7 +37,7 @@ PAGE_START = """COALESCE((SELECT CASE WHEN edit_of IS NOT NULL AND edit_of < id 
     FROM messages WHERE conversation_id = :id AND role = 'user' AND active = 1
     ORDER BY id DESC LIMIT 1 OFFSET :skip), 0)"""
 
-MESSAGE_COLUMNS = "id, role, text, status, error, reply_to, edit_of, active, writer, heartbeat"
+MESSAGE_COLUMNS = "id, role, text, status, error, reply_to, edit_of, active, writer, heartbeat, thinking, citations"
 
 # A text that holds more than whitespace (`Message.sendable`): its length, else 0.
 _SENDABLE_LENGTH = {
