@@ -19,7 +19,7 @@ from typing import TextIO
 from . import errors
 from .backends import make_backend, output_estimated, truncation_note
 from .backends.local import LocalBackend
-from .cli_content import Draft, ReplyPrinter, think
+from .cli_content import Draft, ReplyPrinter, think, web
 from .cli_resume import find_stored, resumed_settings, show_resumed
 from .config import Settings, settings_from_env
 from .conversation import window_label
@@ -41,9 +41,10 @@ HELP = """Commands:
   /attach PATH   attach a file to your next message (images, PDFs, text files); /attach lists them
   /detach        remove the attached files
   /think LEVEL   extended thinking for this conversation: off, low, medium or high
+  /web on|off    let Claude search and fetch from the web in this conversation (off by default)
   quit, exit     leave (Ctrl-D too; Ctrl-C stops a reply, or leaves at the prompt)
   //TEXT         send "/TEXT" as a message (a line starting with /word is a command)"""
-COMMANDS = "/help, /clear, /window N, /system TEXT, /retry, /edit TEXT, /attach PATH, /detach, /think LEVEL, /quit"
+COMMANDS = "/help, /clear, /window N, /system TEXT, /retry, /edit TEXT, /attach PATH, /detach, /think LEVEL, /web on|off, /quit"
 QUIT_WORDS = ("quit", "exit", "/quit", "/exit")
 # A command is a slash, a word, then nothing or a space and its argument. Any other
 # line is a message: "/usr/bin/env is missing" or "/ 2" are sent as they are.
@@ -61,6 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-tokens", type=int, dest="max_tokens", help="longest reply, in tokens")
     parser.add_argument("--thinking", nargs="?", const="medium", choices=LEVELS,
                         help="extended thinking for this conversation (medium when no level is given)")
+    parser.add_argument("--web", action="store_true", default=None,
+                        help="let Claude search and fetch from the web (it costs money and sends queries out)")
     parser.add_argument("--quiet-thinking", action="store_true", dest="quiet_thinking",
                         help="print only how long a reply thought, not its thinking")
     parser.add_argument("--resume", nargs="?", const="last", metavar="ID",
@@ -144,6 +147,8 @@ def command(session: ChatSession, name: str, arg: str, term: Terminal) -> None:
         term.draft.detach(term)
     elif name == "think":
         think(session, arg, term)
+    elif name == "web":
+        web(session, arg, term)
     elif name == "retry":
         turn(session, None, term, session.regenerate)
     elif name == "edit":
@@ -272,10 +277,11 @@ def build_session(settings: Settings, store: Store, args: argparse.Namespace, te
     if isinstance(backend, LocalBackend):
         backend.ensure_loaded()  # a missing or broken model file is reported before the chat starts
     if stored is None:
-        return ChatSession.start(store, backend, settings.with_(thinking=args.thinking or settings.thinking))
+        return ChatSession.start(store, backend, settings.with_(thinking=args.thinking or settings.thinking,
+                                                                web=bool(args.web)))
     chat = ChatSession.from_stored(store, stored, backend, settings)
     chosen = {name: value for name, value in (("window", args.window), ("system", args.system),
-                                              ("thinking", args.thinking)) if value is not None}
+                                              ("thinking", args.thinking), ("web", args.web)) if value is not None}
     if chosen:
         chat.update(**chosen)
     return chat

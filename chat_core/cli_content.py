@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from .content import (
-    Attachment, AttachmentRefused, Citation, CitationFound, ThinkingChunk, fit_request, prepare, request_bytes,
+    Attachment, AttachmentRefused, Citation, CitationFound, ThinkingChunk, ToolStatus, fit_request, prepare,
+    request_bytes,
 )
 from .terminal_text import printable
 from .thinking import LEVELS, OFF, can_think
@@ -80,6 +81,19 @@ def think(session: "ChatSession", arg: str, term: "Terminal") -> None:
         term.say(f"Thinking: {level}.")
 
 
+def web(session: "ChatSession", arg: str, term: "Terminal") -> None:
+    """`/web on|off`: let Claude search and fetch from the web in this conversation (alone: show it)."""
+    if arg.lower() not in ("on", "off"):
+        if arg:
+            term.warn(f"/web takes on or off; it is now {'on' if session.settings.web else 'off'}.")
+        else:
+            term.say(f"Web search and fetch: {'on' if session.settings.web else 'off'}. /web on|off changes it.")
+        return
+    session.update(web=arg.lower() == "on")
+    term.say(f"Web search and fetch: {arg.lower()}" + (" (each search costs $0.01 and sends its words out)."
+                                                       if session.settings.web else "."))
+
+
 class ReplyPrinter:
     """Prints a reply's stream: its thinking first (dimmed on a terminal, or, quiet, only how long
     it was), then its text; its sources after it."""
@@ -97,6 +111,9 @@ class ReplyPrinter:
                 self._thinking(event.text)
             elif isinstance(event, CitationFound):
                 self.citations.append(event.citation)
+            elif isinstance(event, ToolStatus):
+                self._end_thinking()
+                self.term.say(f"[{event.text}]")
             else:
                 self._end_thinking()
                 yield event

@@ -33,6 +33,7 @@ class Settings:
     window_policy: str = CACHE_AWARE  # how a full window lets go of old exchanges (chat_core.window)
     prompt_cache: bool = True  # Claude's prompt caching
     thinking: str = "off"  # extended thinking: off, low, medium, high (chat_core.thinking)
+    web: bool = False  # Claude's web search and fetch tools (they cost money and send queries out)
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)

@@ -133,6 +133,13 @@ class CitationFound:
     citation: Citation
 
 
+@dataclass(frozen=True)
+class ToolStatus:
+    """A server tool at work ("Searching: …", "Fetching: …"): a status line, not part of the reply."""
+
+    text: str
+
+
 def human_size(size: int) -> str:
     for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
         if size >= scale:

@@ -36,31 +36,25 @@ def reply_content(message) -> dict:
             "citations": json.dumps([asdict(c) for c in message.citations]) if message.citations else None}
 
 
-def attachments_from(conn, conversation_id: int, first: int = 0) -> dict[int, list[Attachment]]:
-    """The attachments (without their bytes) of a conversation's messages from id `first` on
-    (the page a view loaded), by message id."""
-    files: dict[int, list[Attachment]] = {}
+def reply_from(thinking: str | None, citations: str | None) -> dict:
+    """A reply's thinking and citations from their columns (the inverse of `reply_content`)."""
+    return {"thinking": [Thinking(**t) for t in json.loads(thinking or "[]")],
+            "citations": [Citation(**c) for c in json.loads(citations or "[]")]}
+
+
+def load_attachments(conn, conversation_id: int, messages: list) -> None:
+    """Fill in the attachments (without their bytes) of these messages of a conversation (all of it,
+    or its latest page: only rows from the page's first message on are read), in one statement."""
+    by_id = {m.id: m for m in messages if m.id is not None}
+    if not by_id:
+        return
+    where = {"cid": conversation_id, "first": min(by_id)}
     for row in conn.execute(sa.text(
             "SELECT a.message_id, a.name, a.media_type, a.size, a.sha256, a.width, a.height, a.pages, a.tokens "
             "FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.conversation_id = :cid "
-            "AND m.id >= :first ORDER BY a.message_id, a.position"), {"cid": conversation_id, "first": first}):
-        files.setdefault(row[0], []).append(Attachment(*row[1:]))
-    return files
-
-
-def attach(messages: list, files: dict[int, list[Attachment]]) -> None:
-    """Give each message its attachments (`attachments_from`)."""
-    for message in messages:
-        message.attachments = list(files.get(message.id, ()))
-
-
-def with_reply_content(message, thinking: str | None, citations: str | None):
-    """`message` with the thinking and citations stored in its row (JSON columns)."""
-    if thinking:
-        message.thinking = [Thinking(**t) for t in json.loads(thinking)]
-    if citations:
-        message.citations = [Citation(**c) for c in json.loads(citations)]
-    return message
+            "AND a.message_id >= :first ORDER BY a.message_id, a.position"), where):
+        if row[0] in by_id:
+            by_id[row[0]].attachments.append(Attachment(*row[1:]))
 
 
 def conversation_blobs(conn, conversation_id: int) -> list[str]:

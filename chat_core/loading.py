@@ -120,17 +120,18 @@ def head(conn, conversation_id: int, owner: str, known: Summed | None = None):
     `known`: the totals up to some turn row, to which only the rows written since are added."""
     known = known or Summed()
     row = conn.execute(sa.text(
-        "SELECT c.id, c.title, c.system, c.window_size, c.backend, c.model, c.created_at, c.updated_at, c.thinking, sums.* "
+        "SELECT c.id, c.title, c.system, c.window_size, c.backend, c.model, c.created_at, c.updated_at, c.thinking, "
+        "c.web_tools, sums.* "
         f"FROM conversations c, {TOTALS} WHERE c.id = :id AND c.owner = :owner"),
         {"id": conversation_id, "owner": owner, "since": known.upto}).first()
     if row is None:
         return None
-    (turns, inputs, outputs, writes, reads, cost_usd, priced, estimated, not_local, upto) = row[9:]
+    (turns, inputs, outputs, writes, reads, cost_usd, priced, estimated, not_local, upto) = row[10:]
     if not turns:
-        return row[:9], known
+        return row[:10], known
     more = Totals(Usage(inputs, outputs, writes, reads), cost_usd if priced == turns else None, turns,
                   all_local=not not_local, estimated=bool(estimated))
-    return row[:9], Summed(known.totals + more, upto)
+    return row[:10], Summed(known.totals + more, upto)
 
 
 def page_rows(conn, conversation_id: int, questions: int | None) -> list:

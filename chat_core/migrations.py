@@ -145,7 +145,8 @@ MIGRATIONS: list[tuple[int, list[str | dict[str, list[str]]]]] = [
     # Content beyond text (chat_core/content.py). A file's bytes are stored once per content hash
     # (blobs); each message's files name theirs (attachments, with what search reads of them: the
     # name and a text file's words). A reply's thinking blocks (with signatures) and citations are
-    # JSON. A conversation's thinking setting: off, low, medium or high.
+    # JSON. A conversation's thinking setting (off, low, medium, high) and whether it lets Claude search
+    # and fetch from the web; the web searches each turn made (billed per search).
     (8, [
         {"sqlite": ["CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, data BLOB NOT NULL)"],
          "postgresql": ["CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, data BYTEA NOT NULL)"]},
@@ -167,6 +168,8 @@ MIGRATIONS: list[tuple[int, list[str | dict[str, list[str]]]]] = [
         "ALTER TABLE messages ADD COLUMN thinking TEXT",
         "ALTER TABLE messages ADD COLUMN citations TEXT",
         "ALTER TABLE conversations ADD COLUMN thinking TEXT NOT NULL DEFAULT 'off'",
+        "ALTER TABLE conversations ADD COLUMN web_tools INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE turns ADD COLUMN web_searches INTEGER NOT NULL DEFAULT 0",
         {"sqlite": fts5_index("attachment_search", "attachments", "search_text"),
          "postgresql": [
              """ALTER TABLE attachments ADD COLUMN search_tsv tsvector

@@ -84,7 +84,7 @@ class ChatSession:
         """A session over a conversation already loaded from `store` (all of it, or a page: `Store.load`)."""
         info = stored.info
         settings = settings.with_(system=info.system, window=info.window, backend=backend.name, model=backend.model,
-                                  thinking=info.thinking)
+                                  thinking=info.thinking, web=bool(info.web))
         chat = cls(backend, settings, Conversation(info.system), None, store, info.id, owner, info.title)
         chat._take(stored)
         return chat
@@ -155,7 +155,9 @@ class ChatSession:
         self.records = stored.records
         self._summed = stored.summed
         self.title = info.title
-        self.settings = self.settings.with_(system=info.system, window=info.window)
+        self.settings = self.settings.with_(system=info.system, window=info.window, thinking=info.thinking,
+                                            web=bool(info.web))
+        self._apply_prompt_cache()  # the backend follows the stored thinking and web settings
         self._seen = self.last_saved_id()
         # Of what lies before the page, only the sums (read once per process, chat_core.loading.SharedEarlier).
         self.earlier = self.store.earlier(info.id, stored.start) if stored.start else Earlier()
@@ -200,13 +202,14 @@ class ChatSession:
         self._apply_prompt_cache()
         if "system" in changes:
             self.conversation.system = self.settings.system
-        self._persist(system=self.settings.system, window=self.settings.window, thinking=self.settings.thinking)
+        self._persist(system=self.settings.system, window=self.settings.window, thinking=self.settings.thinking,
+                      web=int(self.settings.web))
 
     def _apply_prompt_cache(self) -> None:
         if hasattr(self.backend, "prompt_cache"):
             self.backend.prompt_cache = self.settings.prompt_cache
         if hasattr(self.backend, "thinking"):
-            self.backend.thinking = self.settings.thinking
+            self.backend.thinking, self.backend.web = self.settings.thinking, self.settings.web
 
     def switch_backend(self, backend: Backend) -> None:
         self.backend = backend
@@ -366,7 +369,8 @@ class ChatSession:
              replaced: Message | None = None, queue: bool = False, events: bool = False) -> Iterator[str]:
         if self.store is not None:
             new = dict(system=self.settings.system, window=self.settings.window,
-                       backend=self.backend.name, model=self.backend.model, thinking=self.settings.thinking)
+                       backend=self.backend.name, model=self.backend.model, thinking=self.settings.thinking,
+                       web=self.settings.web)
             try:
                 self.conversation_id, user.id = self.store.add_user_message(self.conversation_id, user, self.owner, new)
             except errors.StorageError as exc:

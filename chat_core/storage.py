@@ -39,7 +39,7 @@ TITLE_LENGTH = 60
 GONE = "This conversation was deleted (in another tab?): your message is kept below; start a new chat to send it."
 
 
-_INFO_COLUMNS = "id, title, system, window_size, backend, model, created_at, updated_at, thinking"
+_INFO_COLUMNS = "id, title, system, window_size, backend, model, created_at, updated_at, thinking, web_tools"
 
 
 @dataclass
@@ -53,6 +53,7 @@ class ConversationInfo:
     created_at: float
     updated_at: float
     thinking: str = "off"  # extended thinking: off, low, medium, high (chat_core.thinking)
+    web: int = 0  # 1: Claude may search and fetch from the web
 
 
 @dataclass
@@ -149,19 +150,20 @@ class Store:
             return self._create(conn, system, window, backend, model, title, owner)
 
     @staticmethod
-    def _create(conn, system, window, backend, model, title, owner, thinking: str = "off") -> int:
+    def _create(conn, system, window, backend, model, title, owner, thinking: str = "off", web: bool = False) -> int:
         now = time.time()
         return conn.execute(
             sa.text(
                 "INSERT INTO conversations (title, system, window_size, backend, model, created_at, updated_at, owner, "
-                "thinking) VALUES (:title, :system, :window, :backend, :model, :now, :now, :owner, :thinking) RETURNING id"
+                "thinking, web_tools) VALUES (:title, :system, :window, :backend, :model, :now, :now, :owner, :thinking, :web) "
+                "RETURNING id"
             ),
             {"title": title, "system": system, "window": window, "backend": backend, "model": model, "now": now,
-             "owner": owner, "thinking": thinking},
+             "owner": owner, "thinking": thinking, "web": int(web)},
         ).scalar_one()
 
     _COLUMNS = {"title": "title", "system": "system", "window": "window_size", "backend": "backend", "model": "model",
-                "thinking": "thinking"}
+                "thinking": "thinking", "web": "web_tools"}
 
     @_guarded
     def update_conversation(self, conversation_id: int, owner: str = LOCAL_OWNER, **fields) -> None:
@@ -352,17 +354,16 @@ class Store:
             rows = loading.page_rows(conn, conversation_id, latest)
             first = rows[0][0] if rows and latest is not None else None
             records = [TurnRecord.from_row(row._mapping) for row in loading.page_records(conn, conversation_id, first)]
-            files = content_store.attachments_from(conn, conversation_id, first or 0)
         now = time.time()
-        ended = self._cut_off([message_id for message_id, _, _, status, _, _, _, _, writer, heartbeat, *_ in rows
+        ended = self._cut_off([message_id for message_id, _, _, status, *_, writer, heartbeat, _, _ in rows
                                if status == STREAMING and gone(self.url, message_id, writer, heartbeat, now)])
         messages = []
-        for message_id, role, text, status, error, reply_to, edit_of, active, _writer, _heartbeat, *content in rows:
+        for message_id, role, text, status, error, reply_to, edit_of, active, _writer, _heartbeat, *said in rows:
             text, status, error = ended.get(message_id, (text, status, error))
-            messages.append(content_store.with_reply_content(
-                Message(role, text, status, error, id=message_id, reply_to=reply_to, edit_of=edit_of,
-                        active=bool(active)), *content))
-        content_store.attach(messages, files)
+            messages.append(Message(role, text, status, error, id=message_id, reply_to=reply_to, edit_of=edit_of,
+                                    active=bool(active), **content_store.reply_from(*said)))
+        with self.engine.connect() as conn:
+            content_store.load_attachments(conn, conversation_id, messages)
         info, sums = head
         return StoredConversation(ConversationInfo(*info), active_thread(messages), records, messages, sums,
                                   first or 0)

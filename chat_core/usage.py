@@ -17,6 +17,7 @@ class Usage:
     output_tokens: int = 0
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
+    web_searches: int = 0  # Claude's web search tool, billed per search
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(
@@ -24,6 +25,7 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.cache_write_tokens + other.cache_write_tokens,
             self.cache_read_tokens + other.cache_read_tokens,
+            self.web_searches + other.web_searches,
         )
 
     @property
@@ -40,6 +42,7 @@ class Price:
     output: float
     cache_write: float
     cache_read: float
+    web_search: float = 0.0  # USD per web search (not per million)
 
 
 @lru_cache(maxsize=1)
@@ -75,6 +78,7 @@ def price_for(backend: str, model: str) -> Price | None:
         output=base["output"],
         cache_write=base["input"] * table["cache_write_factor"],
         cache_read=base["input"] * table["cache_read_factor"],
+        web_search=table["web_search_usd"],
     )
 
 
@@ -100,12 +104,12 @@ def cost(usage: Usage, price: Price | None) -> float | None:
     """USD for `usage` at `price`; None (unknown, never 0) without a price."""
     if price is None:
         return None
-    return input_cost(usage, price) + usage.output_tokens * price.output / 1_000_000
+    return input_cost(usage, price) + usage.output_tokens * price.output / 1_000_000 + usage.web_searches * price.web_search
 
 
 def uncached(usage: Usage) -> Usage:
     """The same turn had nothing been cached: every prompt token is plain input."""
-    return Usage(usage.all_input_tokens, usage.output_tokens)
+    return Usage(usage.all_input_tokens, usage.output_tokens, web_searches=usage.web_searches)
 
 
 def cost_without_cache(usage: Usage, price: Price | None) -> float | None:
@@ -134,7 +138,8 @@ class TurnRecord:
     @classmethod
     def from_row(cls, row: Mapping) -> "TurnRecord":
         """The inverse of `as_row`."""
-        usage = Usage(row["input_tokens"], row["output_tokens"], row["cache_write_tokens"], row["cache_read_tokens"])
+        usage = Usage(row["input_tokens"], row["output_tokens"], row["cache_write_tokens"], row["cache_read_tokens"],
+                      row.get("web_searches") or 0)
         fields = ("turn", "messages_sent", "model", "backend", "ttft_s", "total_s", "status", "cost_usd",
                   "stop_reason", "unwindowed_input_tokens", "message_id")
         return cls(usage=usage, **{name: row[name] for name in fields})
@@ -146,6 +151,7 @@ class TurnRecord:
             "output_tokens": self.usage.output_tokens,
             "cache_write_tokens": self.usage.cache_write_tokens,
             "cache_read_tokens": self.usage.cache_read_tokens,
+            "web_searches": self.usage.web_searches,
             "messages_sent": self.messages_sent,
             "model": self.model,
             "backend": self.backend,

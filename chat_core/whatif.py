@@ -63,7 +63,7 @@ def what_if(system: str, messages: Sequence[Message], records: Sequence[TurnReco
             fixed = persona + estimate_tokens(messages[question].text)
             plain_tokens = plain_slide_tokens(running, bisect_left(starts, question), (record.messages_sent - 1) // 2,
                                               window, fixed, actual)
-        plain_usage = Usage(plain_tokens, record.usage.output_tokens)
+        plain_usage = Usage(plain_tokens, record.usage.output_tokens, web_searches=record.usage.web_searches)
         results.append(WhatIf(record.turn, cost_without_cache(record.usage, price), plain_tokens,
                               cost(plain_usage, price)))
     return results

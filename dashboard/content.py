@@ -14,8 +14,8 @@ from typing import Iterable, Iterator, Sequence
 import streamlit as st
 
 from chat_core.content import (
-    ACCEPTED_SUFFIXES, IMAGE, Attachment, AttachmentRefused, Citation, CitationFound, ThinkingChunk, fit_request,
-    prepare,
+    ACCEPTED_SUFFIXES, IMAGE, Attachment, AttachmentRefused, Citation, CitationFound, ThinkingChunk, ToolStatus,
+    fit_request, prepare,
 )
 from chat_core.markdown_safety import literal, safe_markdown
 from chat_core.thinking import LEVELS, can_think
@@ -116,6 +116,16 @@ def sources(citations: Sequence[Citation]) -> None:
     st.markdown("\n".join(lines))
 
 
+def claude_controls(chat, cid) -> None:
+    """A Claude conversation's own settings: extended thinking, and the web tools (off by default)."""
+    thinking_control(chat, f"chat_thinking_{cid}")
+    key = f"chat_web_{cid}"
+    st.toggle("Web search and fetch", value=chat.settings.web, key=key,
+              on_change=lambda: chat.update(web=st.session_state[key]),
+              help="Claude may search the web and read pages to answer. Each search costs $0.01 and sends its words "
+                   "to the search provider; sources show under the reply as links that open only when clicked.")
+
+
 def thinking_control(chat, key: str) -> None:
     """The conversation's extended-thinking setting (disabled, with why, for a model without it)."""
     thinks = chat.backend.name == "anthropic" and can_think(chat.backend.model)
@@ -132,6 +142,7 @@ class LiveReply:
 
     def __init__(self):
         self._thinking = st.empty()
+        self._tool = st.empty()  # "Searching: …" while a server tool works
         self.body = st.container()
         self._sources = st.empty()
         self._status = self._box = None
@@ -143,6 +154,9 @@ class LiveReply:
         for event in events:
             if isinstance(event, ThinkingChunk):
                 self._think(event.text)
+            elif isinstance(event, ToolStatus):
+                self._done_thinking()
+                self._tool.caption(f":material/travel_explore: {literal(event.text)}")
             elif isinstance(event, CitationFound):
                 self._cited.append(event.citation)
                 with self._sources.container():

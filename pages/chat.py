@@ -196,7 +196,7 @@ def backend_controls() -> None:
         st.toggle("Prompt caching", value=chat.settings.prompt_cache, key=cache_key,
                   help="Claude bills a repeated prompt prefix at a tenth of the input price.",
                   on_change=lambda: chat.update(prompt_cache=_value(cache_key)))
-        content.thinking_control(chat, f"chat_thinking_{cid}")
+        content.claude_controls(chat, cid)  # thinking, web search
     policy_key = f"chat_window_policy_{cid}"
     st.radio("When the window is full", POLICIES, index=POLICIES.index(chat.settings.window_policy),
              format_func=POLICY_LABELS.get, key=policy_key,

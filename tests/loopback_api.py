@@ -54,6 +54,7 @@ class Scenario:
     repeat: int = 1  # serve this scenario to this many requests
     message: str | None = None  # an http_error's message (default: "loopback <error_type>")
     thinking: str | None = None  # the thinking streamed when the request asks for it (default: made up)
+    search: str | None = None  # a web search for this query first, when the request offers the tool
 
 
 def reply(text: str | None = None, **kw) -> Scenario:
@@ -356,6 +357,11 @@ class LoopbackAPI:
                                                   "delta": {"type": "signature_delta", "signature": wire.sign(thinking)}}))
                 write(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
                 index = 1
+            searched = scenario.search is not None and wire.wants_search(body)
+            if searched:
+                for event, data in wire.search_blocks(scenario.search, index):
+                    write(sse(event, data))
+                index += 2
             write(sse("content_block_start", {"type": "content_block_start", "index": index,
                                               "content_block": {"type": "text", "text": ""}}))
             write(sse("ping", {"type": "ping"}))
@@ -375,7 +381,7 @@ class LoopbackAPI:
                 handler.close_connection = True
                 return
             write(sse("content_block_stop", {"type": "content_block_stop", "index": index}))
-            citation = wire.citation_for(body)
+            citation = wire.web_citation(scenario.search) if searched else wire.citation_for(body)
             if citation is not None:  # a second text block, citing the first document
                 index += 1
                 write(sse("content_block_start", {"type": "content_block_start", "index": index,
@@ -387,7 +393,10 @@ class LoopbackAPI:
                 write(sse("content_block_stop", {"type": "content_block_stop", "index": index}))
             write(sse("message_delta", {"type": "message_delta",
                                         "delta": {"stop_reason": scenario.stop_reason, "stop_sequence": None},
-                                        "usage": {"output_tokens": max(1, len(pieces)) + len(thought)}}))
+                                        "usage": {"output_tokens": max(1, len(pieces)) + len(thought),
+                                                  **({"server_tool_use": {"web_search_requests": 1,
+                                                                          "web_fetch_requests": 0}}
+                                                     if searched else {})}}))
             write(sse("message_stop", {"type": "message_stop"}))
             write(b"")  # the closing zero-length chunk
         except (BrokenPipeError, ConnectionResetError):

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import hmac
 import io
+import json
 
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
@@ -171,3 +172,30 @@ def citation_for(body: dict) -> dict | None:
     page = next((i for i, text in enumerate(pages) if text.strip()), 0)
     return {"type": "page_location", "cited_text": pages[page].strip()[:80], "document_index": 0,
             "document_title": title, "start_page_number": page + 1, "end_page_number": page + 2}
+
+
+WEB_RESULT = {"url": "https://example.org/figures", "title": "Figures of the year"}
+
+
+def wants_search(body: dict) -> bool:
+    return any(tool.get("name") == "web_search" for tool in body.get("tools") or [])
+
+
+def search_blocks(query: str, first: int) -> list[tuple[str, dict]]:
+    """The SSE events of one web search (a server_tool_use block, then its result block),
+    numbered from content block `first`."""
+    start = {"type": "server_tool_use", "id": "srvtoolu_loopback", "name": "web_search", "input": {}}
+    result = {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_loopback",
+              "content": [{"type": "web_search_result", "encrypted_content": "loopback", "page_age": None, **WEB_RESULT}]}
+    return [
+        ("content_block_start", {"type": "content_block_start", "index": first, "content_block": start}),
+        ("content_block_delta", {"type": "content_block_delta", "index": first,
+                                 "delta": {"type": "input_json_delta", "partial_json": json.dumps({"query": query})}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": first}),
+        ("content_block_start", {"type": "content_block_start", "index": first + 1, "content_block": result}),
+        ("content_block_stop", {"type": "content_block_stop", "index": first + 1}),
+    ]
+
+
+def web_citation(cited: str) -> dict:
+    return {"type": "web_search_result_location", "cited_text": cited, "encrypted_index": "loopback", **WEB_RESULT}

@@ -190,7 +190,7 @@ def test_unknown_commands_are_refused_and_double_slash_sends_a_slash(api):
     sent = [body["messages"][-1]["content"] for body in api.requests]
     assert sent == ["/etc/hosts is empty", "/usr/bin/env is missing"]
     assert [line for line in result.stderr.splitlines() if "windw" in line] == [
-        "! Unknown command /windw, not sent. Commands: /help, /clear, /window N, /system TEXT, /retry, /edit TEXT, /attach PATH, /detach, /think LEVEL, /quit;"
+        "! Unknown command /windw, not sent. Commands: /help, /clear, /window N, /system TEXT, /retry, /edit TEXT, /attach PATH, /detach, /think LEVEL, /web on|off, /quit;"
         " //TEXT sends /TEXT as a message."
     ]
     assert "/window takes a whole number" in result.stderr  # "\u00b2" is no number

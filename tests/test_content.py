@@ -4,6 +4,7 @@ loopback API, stored on a real SQLite file and a real PostgreSQL."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
@@ -11,13 +12,14 @@ import sqlalchemy as sa
 from chat_core import ChatSession, settings_from_env
 from chat_core.backends import make_backend
 from chat_core.content import (
-    AttachmentRefused, CitationFound, ThinkingChunk, fit_request, local_text, prepare,
+    AttachmentRefused, CitationFound, ThinkingChunk, ToolStatus, fit_request, local_text, prepare,
 )
 from chat_core.conversation import Message, window_indices
 from chat_core.export import to_json, to_markdown
 from chat_core.search import search
 from chat_core.storage import Store
 from chat_core.thinking import thinking_params
+from chat_core.usage import cost, price_for
 from tests.content_files import noisy_jpeg, pdf, png
 from tests.loopback_api import reply
 
@@ -196,3 +198,38 @@ def test_regenerate_and_edit_after_a_restart_send_the_questions_files_again(api,
     assert [b["type"] for b in sent] == ["image", "text"] and sent[-1]["text"] == "Describe it in one word"
     assert [a.name for a in resumed(Store(url), chat).messages[0].attachments] == ["chart.png"]
     assert len(again.versions_of(again.messages[0])) == 2
+
+
+def test_web_search_is_off_by_default_and_when_on_shows_its_status_sources_and_cost(api, tmp_path):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    chat = claude_chat(Store(url))
+    "".join(chat.send("Hello"))
+    assert "tools" not in api.requests[-1]  # off by default: nothing is searched, nothing sent out
+    chat.update(web=True)
+    api.queue(reply("The figure is 42.", search="figure of the year"))
+    events = list(chat.send("What is the figure?", events=True))
+    assert [t["name"] for t in api.requests[-1]["tools"]] == ["web_search", "web_fetch"]
+    assert [e.text for e in events if isinstance(e, ToolStatus)] == ["Searching: figure of the year"]
+    cited = [e.citation for e in events if isinstance(e, CitationFound)][0]
+    assert (cited.url, cited.document_title, cited.cited_text) == (
+        "https://example.org/figures", "Figures of the year", "figure of the year")
+    record = chat.records[-1]
+    assert record.usage.web_searches == 1
+    assert record.cost_usd == pytest.approx(0.01 + cost(replace(record.usage, web_searches=0),
+                                                         price_for("anthropic", "claude-haiku-4-5")))
+    again = resumed(Store(url), chat)
+    assert again.settings.web is True and again.records[-1].usage.web_searches == 1
+
+
+def test_a_paused_turn_is_continued_with_what_it_wrote_so_far(api, tmp_path):
+    chat = claude_chat(Store(f"sqlite:///{tmp_path / 'x.db'}"), web=True)
+    api.queue(reply("Searching the web first.", search="long question", stop_reason="pause_turn"),
+              reply(" Found it."))
+    assert "".join(chat.send("A long question")) == "Searching the web first. The document says so.[1] Found it."
+    first, second = api.requests[-2:]
+    assert second["messages"][:-1] == first["messages"]
+    resumed_turn = second["messages"][-1]
+    assert resumed_turn["role"] == "assistant"
+    assert [b["type"] for b in resumed_turn["content"]] == [
+        "server_tool_use", "web_search_tool_result", "text", "text"]
+    assert chat.records[-1].usage.web_searches == 1 and chat.records[-1].stop_reason == "end_turn"

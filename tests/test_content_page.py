@@ -61,3 +61,16 @@ def test_thinking_is_set_in_the_sidebar_and_shown_above_the_reply(api, app):
     answer = at.chat_message[-1]
     panel = answer.expander[0]
     assert panel.label.startswith("Thought for ") and "Two plus two is four." in panel.markdown[0].value
+
+
+def test_web_search_is_a_toggle_off_by_default_and_its_sources_are_links(api, app):
+    at = send_files(app(), "Hi")
+    assert "tools" not in api.requests[-1]
+    web = next(t for t in at.toggle if t.key.startswith("chat_web_"))
+    assert web.value is False
+    at = web.set_value(True).run()
+    api.queue(reply("The figure is 42.", search="figure of the year"))
+    at = send_files(at, "What is the figure?")
+    assert not at.exception and [t["name"] for t in api.requests[-1]["tools"]] == ["web_search", "web_fetch"]
+    sources = [md.value for md in at.chat_message[-1].markdown if "example.org" in md.value]
+    assert sources == ["1. [Figures of the year](<https://example.org/figures>): “figure of the year”"]

@@ -9,7 +9,7 @@ import anthropic
 import httpx2
 
 from .. import errors
-from ..content import IMAGE, Citation, CitationFound, Thinking, ThinkingChunk, api_content
+from ..content import IMAGE, Citation, CitationFound, Thinking, ThinkingChunk, ToolStatus, api_content
 from ..conversation import Message
 from ..thinking import OFF, thinking_params
 from ..usage import Usage
@@ -19,6 +19,10 @@ from .claude_env import DEFAULT_MODEL, has_credential, prompt_cache_default  # n
 
 # Automatic prompt caching: the API puts the breakpoint on the last cacheable block.
 CACHE_CONTROL = {"type": "ephemeral"}
+# Claude's server tools, when a conversation turns them on: it searches and fetches on its own.
+WEB_TOOLS = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
+             {"type": "web_fetch_20250910", "name": "web_fetch", "max_uses": 5}]
+PAUSES = 5  # a turn Claude pauses (pause_turn, a long server-tool loop) is continued at most this often
 # Counting a stopped reply's tokens must not hold up the stop: one quick try, else a local estimate.
 COUNT_TIMEOUT_S = 3.0
 
@@ -41,6 +45,7 @@ class AnthropicBackend(Backend):
         self.client = client if client is not None else make_client()
         self.prompt_cache = prompt_cache_default(os.environ) if prompt_cache is None else prompt_cache
         self.thinking = OFF  # extended thinking: off, low, medium, high (chat_core.thinking); a face may flip it
+        self.web = False  # Claude's web search and fetch tools (WEB_TOOLS)
         self._message_overhead: int | None = None  # what any message costs, by count_tokens
 
     def _has_credential(self) -> bool:
@@ -63,23 +68,33 @@ class AnthropicBackend(Backend):
         # Documents (PDFs, text files) are sent with citations on: all of them, as the API requires.
         cite = any(a.kind != IMAGE for m in messages for a in m.attachments)
         extra, max_tokens = thinking_params(self.model, self.thinking, max_tokens)
+        if self.web:
+            extra["tools"] = WEB_TOOLS
+        sent = [{"role": m.role, "content": api_content(m.role, m.text, m.attachments, m.thinking, cite)}
+                for m in messages]
+        done = Usage()  # what the turns before a pause used
         try:
-            with self.client.messages.stream(
-                model=self.model,
-                max_tokens=max_tokens,
-                system=system,
-                messages=[{"role": m.role, "content": api_content(m.role, m.text, m.attachments, m.thinking, cite)}
-                          for m in messages],
-                cache_control=CACHE_CONTROL if self.prompt_cache else anthropic.omit,
-                **extra,
-            ) as stream:
-                yield from _events(stream, reply)
-                final = stream.get_final_message()
+            for pause in range(PAUSES + 1):
+                with self.client.messages.stream(
+                    model=self.model,
+                    max_tokens=max_tokens,
+                    system=system,
+                    messages=sent,
+                    cache_control=CACHE_CONTROL if self.prompt_cache else anthropic.omit,
+                    **extra,
+                ) as stream:
+                    yield from _events(stream, reply)
+                    final = stream.get_final_message()
+                if final.stop_reason != "pause_turn" or pause == PAUSES:
+                    break
+                # Paused mid-turn (a long search): continue it, sending what it wrote so far back as it is.
+                done = done + _usage(final.usage)
+                sent = sent + [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in final.content]}]
             reply.model = final.model or self.model
             reply.thinking = [Thinking(b.thinking, b.signature) if b.type == "thinking" else Thinking(redacted=b.data)
                               for b in final.content if b.type in ("thinking", "redacted_thinking")]  # exactly as sent
             reply.stop_reason = final.stop_reason
-            reply.usage = _usage(final.usage)
+            reply.usage = done + _usage(final.usage)
             if final.stop_reason is None:
                 raise errors.ConnectionLostError(
                     "The reply ended before Claude finished it; the partial reply is kept. Send again to retry."
@@ -135,6 +150,10 @@ def _events(stream, reply: Reply) -> Iterator[object]:
                 yield CitationFound(citation)
             if citation.number not in cited:
                 cited.append(citation.number)
+        elif kind == "content_block_stop" and event.content_block.type == "server_tool_use":
+            used = event.content_block
+            what = used.input.get("query") or used.input.get("url") or ""
+            yield ToolStatus(f"{'Searching' if used.name == 'web_search' else 'Fetching'}: {what}")
         elif kind == "content_block_stop" and cited:
             yield "".join(f"[{number}]" for number in cited)
             cited = []
@@ -156,11 +175,13 @@ def _count(client: anthropic.Anthropic, model: str, text: str) -> int:
 
 
 def _usage(usage) -> Usage:
+    server = getattr(usage, "server_tool_use", None)
     return Usage(
         input_tokens=usage.input_tokens or 0,
         output_tokens=usage.output_tokens or 0,
         cache_write_tokens=usage.cache_creation_input_tokens or 0,
         cache_read_tokens=usage.cache_read_input_tokens or 0,
+        web_searches=(server.web_search_requests or 0) if server is not None else 0,
     )
 
 
