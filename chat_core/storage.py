@@ -321,6 +321,18 @@ class Store:
                                 {"id": conversation_id}).scalar()
 
     @_guarded
+    def last_message_ids(self, conversation_ids: list[int]) -> dict[int, int]:
+        """{conversation id: its newest message's id} for many at once: one statement for a
+        process's watcher, however many views it serves (a conversation with no message is left out)."""
+        wanted = [i for i in conversation_ids if is_row_id(i)]
+        if not wanted:
+            return {}
+        ids = sa.bindparam("ids", expanding=True)
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.text("SELECT conversation_id, MAX(id) FROM messages WHERE conversation_id "
+                                             "IN :ids GROUP BY conversation_id").bindparams(ids), {"ids": wanted}).all())
+
+    @_guarded
     def load(self, conversation_id: int, owner: str = LOCAL_OWNER) -> StoredConversation | None:
         """A conversation of `owner`'s, replies placed after the messages they answer; None if there is none."""
         if not is_row_id(conversation_id):

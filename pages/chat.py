@@ -8,8 +8,8 @@ import datetime as dt
 
 import streamlit as st
 
-from chat_core import FAILED, STOPPED, ChatSession, errors
-from chat_core.conversation import ASSISTANT, USER, usable_exchanges
+from chat_core import FAILED, STOPPED, ChatSession, errors, follow_stored
+from chat_core.conversation import ASSISTANT, STREAMING, USER, usable_exchanges
 from chat_core.export import to_json, to_markdown
 from chat_core.markdown_safety import literal, safe_markdown
 from chat_core.search import MATCH_END, MATCH_START, search
@@ -17,7 +17,7 @@ from chat_core.backends import truncation_note
 from chat_core.backends.claude_env import DEFAULT_MODEL as CLAUDE_DEFAULT
 from chat_core.usage import known_models
 from chat_core.window import CACHE_AWARE, POLICIES, SLIDE
-from dashboard import scroll, state
+from dashboard import scroll, state, streamlit_adapter
 from dashboard.clipboard import copy_button
 from dashboard.streamlit_adapter import stream_markdown
 
@@ -27,7 +27,6 @@ WINDOW_STEPS = list(range(1, 21)) + ["all"]
 BACKEND_LABELS = {"local": "Local model (offline)", "anthropic": "Claude"}
 POLICY_LABELS = {CACHE_AWARE: "Let go of old exchanges in blocks (keeps the prompt cache warm)",
                  SLIDE: "Drop the oldest exchange every turn"}
-DRAWN = "chat_drawn"  # (conversation id, newest message id) the page last drew
 ACTION = "chat_action"  # ("regenerate",) or ("edit", text): what the next run streams
 EDITING = "chat_editing"  # the id of the question open for editing
 FOUND = "chat_found"  # the id of the message a search result opened
@@ -329,7 +328,10 @@ def edit_box(message) -> None:
         right.button("Cancel", key="chat_edit_cancel", on_click=lambda: st.session_state.pop(EDITING, None))
 
 
-def show_history() -> None:
+def show_history(hidden: set[int], answering: int | None) -> None:
+    """The stored conversation, but for `hidden` (ids drawn elsewhere: the reply being written, the queued
+    messages). `answering`: the question a reply is being written to, if any (no regenerate or edit then)."""
+    live = answering is not None
     in_window = chat.in_window()
     messages = chat.messages
     start = 0
@@ -340,21 +342,14 @@ def show_history() -> None:
     answered = {i for pair in usable_exchanges(messages) for i in (pair.user_index, pair.reply_index)}
     for i in range(start, len(messages)):
         message = messages[i]
-        if st.session_state.get(EDITING) == message.id and i == last_question:
+        if message.id in hidden:
+            continue
+        if st.session_state.get(EDITING) == message.id and i == last_question and not live:
             edit_box(message)
             continue
-        last = i == last_question or (i == len(messages) - 1 and message.role == ASSISTANT)
-        show_message(message, i in in_window, last, i in answered)
-
-
-@st.fragment(run_every=2)
-def follow_store() -> None:
-    """Redraw the page when the store holds something this page does not show:
-    a stopped reply (a stop ends the run before it can redraw), or another tab's message.
-    Draws nothing; called at a fixed place (see below)."""
-    now = state.chat()  # a fragment run reads the session as it is now, not as this run drew it
-    if now.stored and st.session_state.get(DRAWN) != (now.conversation_id, db.last_message_id(now.conversation_id)):
-        st.rerun(scope="app")
+        # While a reply is being written, no regenerate or edit: it would wait for nothing (the engine says so).
+        last = not live and (i == last_question or (i == len(messages) - 1 and message.role == ASSISTANT))
+        show_message(message, i in in_window or message.id == answering, last, i in answered)
 
 
 def keep_unsent(text: str, why: str) -> None:
@@ -363,51 +358,70 @@ def keep_unsent(text: str, why: str) -> None:
         st.code(text, language=None, wrap_lines=True)
 
 
-def reply_to(prompt: str) -> None:
+def start_reply(prompt: str | None, action: tuple | None) -> None:
+    """Send (or queue) the message, regenerate or edit: the reply becomes a job the server process owns
+    (chat_core/jobs.py), so nothing this page does later can cut it. The page only views it (`follow`)."""
     try:
-        text = chat.check(prompt)
-    except errors.InputTooLongError as exc:
-        keep_unsent(prompt, exc.message)
+        if prompt is not None:
+            text = chat.check(prompt)
+            if text is not None:
+                chat.send(text, detach=True)  # the viewer it returns is not needed: `follow` watches the job
+        elif action == ("regenerate",):
+            chat.regenerate(detach=True)
+        elif action is not None and action[0] == "edit":
+            chat.edit_last(action[1], detach=True)
+    except errors.BusyError as exc:
+        st.toast(exc.message, icon=":material/hourglass_top:")
+    except errors.ChatError as exc:  # too long, or the store refused it: nothing was sent
+        keep_unsent(prompt if prompt is not None else action[1] if action and len(action) > 1 else "", exc.message)
+    except ValueError:
+        st.toast("There is nothing to send again.", icon=":material/info:")
+
+
+def stop_live() -> None:
+    """The Stop control: the job is cancelled, its partial reply stored, marked stopped, and counted."""
+    try:
+        chat.stop()
+    except errors.ChatError as exc:
+        state.notice(exc.message)
+
+
+def follow_live(queued: list) -> None:
+    """Stream the reply being written in this conversation, from its first chunk, then live: from
+    this process's job, or from the store when another process writes it. Then draw the page again."""
+    job = chat.live_job()
+    row = None if job is not None else next((m for m in chat.messages if m.status == STREAMING), None)
+    if job is None and row is None:
         return
-    if text is not None:
-        stream_reply(text, chat.send)
-
-
-def stream_reply(question: str | None, start) -> None:
-    """Show the question (None: it is on the page already), stream the reply that
-    `start(text, notify)` begins, then draw the page from the store."""
-    if question is not None:
-        with st.chat_message("user"):
-            show_text(USER, question)
     with st.chat_message("assistant"):
-        notice = st.empty()
-        try:
-            chunks = start(question, notify=notice.caption) if question is not None else start(notify=notice.caption)
-        except errors.StorageError as exc:
-            notice.empty()
-            keep_unsent(question or "", exc.message)
-            return
-        except (errors.InputTooLongError, ValueError) as exc:
-            notice.empty()
-            st.error(getattr(exc, "message", None) or "There is nothing to send.")
-            return
-        try:
-            stream_markdown(chunks, safe_markdown)  # st.write_stream, with each state made safe
-        except errors.ChatError:
-            pass  # kept with the reply; the redraw below shows it in its bubble
-        finally:
-            chunks.close()  # a stop ends the run mid-stream: save the partial reply now
-    st.rerun()  # draw the page from the store: captions, title, counters, versions
+        notice, box = st.empty(), st.empty()
+        if job is not None:
+            st.button("Stop", icon=":material/stop_circle:", key="chat_stop", type="secondary", on_click=stop_live,
+                      help="Stop this reply: what it has written so far is kept, and counted.")
+        else:
+            st.caption(":material/sync: Being written by another server or the terminal: it shows here as it is stored.")
+    for message in queued:
+        with st.chat_message(USER):
+            show_text(USER, message.text)
+            st.caption(":material/schedule: Queued: sent when the reply above ends.")
+    watching = state.watcher()
+    session, token = streamlit_adapter.session_id(), object()
+    watching.following(session, token)  # this run redraws by itself when the reply ends
+    try:
+        chunks = job.follow(notice.caption, detach=True) if job is not None else follow_stored(db, row.id)
+        stream_markdown(chunks, safe_markdown, box)  # st.write_stream, with each state made safe
+    except errors.ChatError:
+        pass  # stored with the reply; the redraw below shows it in its bubble
+    finally:
+        watching.following(session, None, token)
+    state.mark_stale()
+    st.rerun()  # draw the page from the store: captions, counters, versions, and the next queued reply
 
 
-# The input first: it is what a visitor needs, and the browser draws it before the sidebar.
-prompt = st.chat_input("Message (/clear starts a new chat)", submit_mode="stop", key="chat_input")
-# What this run draws (`chat` was read from the store as the run began), and the watcher, first in the
-# sidebar: a fragment's id depends on its place, so a place that never moves keeps one id for the session
-# (placed after the messages it would change with every message, and the browser would keep asking for the old one).
-st.session_state[DRAWN] = (cid, chat.last_saved_id())
+# The input first: it is what a visitor needs, and the browser draws it before the sidebar. It stays
+# usable while a reply streams (submit_mode "submit"): a message sent then is queued behind the reply.
+prompt = st.chat_input("Message (/clear starts a new chat)", key="chat_input")
 with st.sidebar:
-    follow_store()
     show_counters()
     conversation_picker()
     with st.popover("Search conversations", icon=":material/search:", width="stretch", key=SEARCH_OPEN,
@@ -422,16 +436,18 @@ if prompt is not None and prompt.strip() == "/clear":
     state.new_chat()
     st.rerun()
 
-if not chat.messages and prompt is None:
+action = st.session_state.pop(ACTION, None)
+if prompt is not None or action is not None:
+    start_reply(prompt, action)
+    state.sync_url(chat)  # `?c=` as soon as the conversation exists: a reload mid-reply comes back to it
+if not chat.messages:
     with st.chat_message("assistant"):
         st.markdown(f"Hi! You are chatting with **{chat.backend.label}**. Ask me anything.")
         st.caption("The sidebar sets the persona and how many past exchanges each message carries.")
-show_history()
-
-action = st.session_state.pop(ACTION, None)
-if prompt is not None:
-    reply_to(prompt)
-elif action == ("regenerate",):
-    stream_reply(None, chat.regenerate)
-elif action is not None and action[0] == "edit":
-    stream_reply(action[1], chat.edit_last)
+waiting = chat.queued()
+streaming = {m.id for m in chat.messages if m.status == STREAMING}
+job = chat.live_job()
+answering = job.question.id if job is not None and job.question is not None else \
+    next((m.reply_to for m in chat.messages if m.status == STREAMING), None)
+show_history(streaming | {m.id for m in waiting} if answering is not None else set(), answering)
+follow_live(waiting)
