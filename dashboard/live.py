@@ -23,6 +23,7 @@ from typing import Callable, Hashable
 from chat_core import JOBS, errors
 
 POLL = 2.0  # seconds between looks at the store for other processes' writes (one statement each)
+RETRY = 0.1  # seconds before a session whose page was running when asked is asked again
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class View:
     conversation_id: int | None
     seen: int | None  # the newest message id the session drew
     following: object | None = None  # the run streaming a reply now (it redraws when the reply ends), if any
+    asked: int | None = None  # the newest message id it was last asked to rerun for
 
     @property
     def key(self) -> Hashable:
@@ -40,9 +42,10 @@ class View:
 
 
 class Watcher:
-    def __init__(self, rerun: Callable[[str], bool], poll: float = POLL):
+    def __init__(self, rerun: Callable[..., bool], poll: float = POLL):
         self._rerun, self._poll = rerun, poll
         self._views: dict[str, View] = {}
+        self._busy: dict[str, int | None] = {}  # sessions that were running when asked: asked again soon
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="store-watcher", daemon=True)
         self.reruns = 0  # sessions asked to rerun, for the bench
@@ -68,19 +71,37 @@ class Watcher:
         """This process changed conversation `key` (its engine says so): rerun the sessions showing it."""
         with self._lock:
             sessions = [s for s, v in self._views.items() if v.key == key and not v.following]
-        self._ask(sessions)
+        self._ask({s: None for s in sessions})
 
-    def _ask(self, sessions: list[str]) -> None:
-        gone = [s for s in sessions if not self._rerun(s)]
-        self.reruns += len(sessions) - len(gone)
-        if gone:
-            with self._lock:
-                for session in gone:
+    def _ask(self, sessions: dict[str, int | None]) -> None:
+        """Rerun each session; one whose page is running is asked again later (see `_retry`): `sessions`
+        maps each to the newest message id that called for it (None: an engine event)."""
+        for session, newest in sessions.items():
+            def busy(session=session, newest=newest) -> None:
+                with self._lock:
+                    self._busy[session] = newest if self._busy.get(session, newest) is not None else None
+            if self._rerun(session, busy):
+                self.reruns += 1
+            else:
+                with self._lock:
                     self._views.pop(session, None)
 
+    def _retry(self) -> None:
+        """Ask again the sessions that were running: unless the run they were in already drew what called for it."""
+        with self._lock:
+            busy, self._busy = self._busy, {}
+            again = {s: newest for s, newest in busy.items() if s in self._views and not self._views[s].following
+                     and (newest is None or self._views[s].seen != newest)}
+        self._ask(again)
+
     def _loop(self) -> None:
+        last = time.monotonic()
         while True:
-            time.sleep(self._poll)
+            time.sleep(RETRY)
+            self._retry()
+            if time.monotonic() - last < self._poll:
+                continue
+            last = time.monotonic()
             try:
                 self._look()
             except errors.ChatError as exc:  # the store is away: the pages say so when they next run
@@ -96,8 +117,9 @@ class Watcher:
         for store, ids in by_store.values():
             newest = store.last_message_ids(sorted(ids))
             with self._lock:
-                behind = [s for s, v in self._views.items() if v.store is store and v.conversation_id in newest
-                          and newest[v.conversation_id] != v.seen and not v.following]
-                for session in behind:
-                    self._views[session].seen = newest[self._views[session].conversation_id]
+                behind = {s: newest[v.conversation_id] for s, v in self._views.items() if v.store is store
+                          and v.conversation_id in newest and newest[v.conversation_id] not in (v.seen, v.asked)
+                          and not v.following}
+                for session, latest in behind.items():
+                    self._views[session].asked = latest
             self._ask(behind)

@@ -66,15 +66,18 @@ def session_id() -> str | None:
     return None if ctx is None else ctx.session_id
 
 
-def rerun_session(session_id: str) -> bool:
+def rerun_session(session_id: str, busy: Callable[[], None] | None = None) -> bool:
     """Ask another browser session to run its page again, from any thread; False when it is gone.
+    A session whose page is running already is left alone and `busy()` is called instead (on the
+    session's event loop): a rerun would replace that run, and with it the message just submitted.
 
     Streamlit 1.67 has no public way to rerun a session from outside its own run (`st.rerun`
     works only inside one). Its own file watcher does exactly this when a source file changes
     (`AppSession._on_source_file_changed` with `runOnSave`): `request_rerun` with the session's
     last client state (its URL and page; its widgets keep their values), which must run on the
     session's event loop: `Runtime.get_app_session` (documented safe from any thread) finds it,
-    `AppSession._call_soon_on_event_loop` hands the call over."""
+    `AppSession._call_soon_on_event_loop` hands the call over, and `AppSession._scriptrunner` is
+    set exactly while a run goes on."""
     from streamlit.runtime import Runtime
 
     if not Runtime.exists():
@@ -82,5 +85,12 @@ def rerun_session(session_id: str) -> bool:
     session = Runtime.instance().get_app_session(session_id)
     if session is None:
         return False
-    session._call_soon_on_event_loop(lambda: session.request_rerun(session._client_state))  # noqa: SLF001
+
+    def ask() -> None:
+        if session._scriptrunner is not None and busy is not None:  # noqa: SLF001
+            busy()
+        else:
+            session.request_rerun(session._client_state)  # noqa: SLF001
+
+    session._call_soon_on_event_loop(ask)  # noqa: SLF001
     return True

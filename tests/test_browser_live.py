@@ -70,8 +70,6 @@ def tab(browser):
 
 
 def idle(tab, timeout: float = 60) -> str:
-    """No run going on, no reply streaming (no Stop control), the main text stable; that text."""
-    tab.wait_for_selector(".st-key-chat_stop", state="detached", timeout=timeout * 1000)
     return settled(tab, timeout=timeout)
 
 
