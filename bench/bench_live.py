@@ -110,7 +110,8 @@ def one_turn(page, app: bool, n: int) -> dict:
 
 
 def turns(api: LoopbackAPI, browser, count: int = 30) -> None:
-    print(f"\n== submit to first chunk by turn, and last chunk to idle ({count} turns, echo replies) ==")
+    print(f"\n== submit to first chunk by turn ({count} turns, echo replies), then last chunk to idle "
+          "(8 more turns, each reply streaming for about a second) ==")
     results = {}
     for script in (APP, TUTORIAL):
         with tempfile.TemporaryDirectory() as folder:
@@ -119,6 +120,11 @@ def turns(api: LoopbackAPI, browser, count: int = 30) -> None:
                 page = open_page(browser, server.url)
                 wait_idle(page, script == APP)
                 results[script] = [one_turn(page, script == APP, n) for n in range(1, count + 1)]
+                streamed = []
+                for n in range(count + 1, count + 9):  # replies that stream for about a second: the last chunk is live
+                    api.queue(reply(" ".join(f"s{i}" for i in range(20)) + f" end{n}", delay=0.05))
+                    streamed.append(one_turn(page, script == APP, n))
+                results[script, "streamed"] = streamed
                 page.context.close()
             finally:
                 server.stop()
@@ -127,7 +133,7 @@ def turns(api: LoopbackAPI, browser, count: int = 30) -> None:
         print(f"  first chunk, {label:<11}: this app {row[0] * 1000:6.0f} ms | tutorial {row[1] * 1000:6.0f} ms "
               f"| ratio {row[0] / row[1]:.2f}x" + ("  (goal <= 1.5x)" if "26" in label else ""))
     for script in (APP, TUTORIAL):
-        gaps = [r["idle"] - r["last"] for r in results[script][1:]]
+        gaps = [r["idle"] - r["last"] for r in results[script, "streamed"]]
         print(f"  last chunk to idle, {NAMES[script]:<8}: median {statistics.median(gaps) * 1000:5.0f} ms "
               f"(max {max(gaps) * 1000:.0f})" + ("  (goal <= 300 ms; idle = no Stop, run over, ?c= set, "
                                                  "counters updated)" if script == APP else "  (idle = run over)"))

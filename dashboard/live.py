@@ -35,6 +35,7 @@ class View:
     seen: int | None  # the newest message id the session drew
     following: object | None = None  # the run streaming a reply now (it redraws when the reply ends), if any
     asked: int | None = None  # the newest message id it was last asked to rerun for
+    shown: float = 0.0  # when its last run read the store (time.monotonic())
 
     @property
     def key(self) -> Hashable:
@@ -45,7 +46,7 @@ class Watcher:
     def __init__(self, rerun: Callable[..., bool], poll: float = POLL):
         self._rerun, self._poll = rerun, poll
         self._views: dict[str, View] = {}
-        self._busy: dict[str, int | None] = {}  # sessions that were running when asked: asked again soon
+        self._busy: dict[str, tuple[int | None, float]] = {}  # running when asked: (why, when); asked again soon
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="store-watcher", daemon=True)
         self.reruns = 0  # sessions asked to rerun, for the bench
@@ -57,7 +58,7 @@ class Watcher:
         if session is None:
             return
         with self._lock:
-            self._views[session] = View(store, conversation_id, seen)
+            self._views[session] = View(store, conversation_id, seen, shown=time.monotonic())
 
     def following(self, session: str | None, run: object | None, ending: object | None = None) -> None:
         """`run` of `session` streams a reply now (None: it stopped; `ending` names the run that stops, so
@@ -76,10 +77,13 @@ class Watcher:
     def _ask(self, sessions: dict[str, int | None]) -> None:
         """Rerun each session; one whose page is running is asked again later (see `_retry`): `sessions`
         maps each to the newest message id that called for it (None: an engine event)."""
+        now = time.monotonic()
         for session, newest in sessions.items():
             def busy(session=session, newest=newest) -> None:
                 with self._lock:
-                    self._busy[session] = newest if self._busy.get(session, newest) is not None else None
+                    earlier = self._busy.get(session)
+                    self._busy[session] = (None if earlier and earlier[0] is None else newest,
+                                           min(now, earlier[1]) if earlier else now)
             if self._rerun(session, busy):
                 self.reruns += 1
             else:
@@ -87,11 +91,16 @@ class Watcher:
                     self._views.pop(session, None)
 
     def _retry(self) -> None:
-        """Ask again the sessions that were running: unless the run they were in already drew what called for it."""
+        """Ask again the sessions that were running when asked, unless a run of theirs read the store since
+        (it drew what called for it), or they stream a reply now (they redraw when it ends)."""
         with self._lock:
             busy, self._busy = self._busy, {}
-            again = {s: newest for s, newest in busy.items() if s in self._views and not self._views[s].following
-                     and (newest is None or self._views[s].seen != newest)}
+            again = {}
+            for session, (newest, when) in busy.items():
+                view = self._views.get(session)
+                if view is not None and not view.following and view.shown < when \
+                        and (newest is None or view.seen != newest):
+                    again[session] = newest
         self._ask(again)
 
     def _loop(self) -> None:

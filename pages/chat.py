@@ -32,6 +32,7 @@ EDITING = "chat_editing"  # the id of the question open for editing
 FOUND = "chat_found"  # the id of the message a search result opened
 SCROLL = "chat_scroll_to_found"  # set when a search result was just opened: bring its message into view once
 SEARCH_OPEN = "chat_search_open"  # the search popover's open state (closed when a result is opened)
+COPYING = "chat_copying"  # the id of the earlier reply whose copy button is drawn
 CLAUDE_MODEL = "chat_claude_model"  # the Claude model last chosen in this browser session
 
 chat: ChatSession = state.chat()
@@ -305,8 +306,16 @@ def message_actions(message, last: bool) -> None:
                    help="Later version", disabled=at == len(versions) - 1,
                    on_click=chat.choose_version, args=(versions[min(at + 1, len(versions) - 1)],))
     if message.text and message.role == ASSISTANT:
-        with row:
-            copy_button(message.text)
+        if last:
+            with row:
+                copy_button(message.text)
+        elif st.session_state.get(COPYING) == message.id:
+            with row:
+                copy_button(message.text)
+        else:  # a copy button is a frame, a document of its own (~20 ms each in the browser, on every run):
+            # an earlier reply's is drawn when asked for, one at a time
+            row.button("", icon=":material/content_copy:", key=f"chat_copy_{message.id}", type="tertiary",
+                       help="Copy as Markdown", on_click=st.session_state.update, kwargs={COPYING: message.id})
     if last and message.id is not None and message.role == ASSISTANT:
         row.button("", icon=":material/refresh:", key="chat_regenerate", type="tertiary",
                    help="Regenerate: a new reply to the same message", on_click=act, args=(("regenerate",),))
@@ -358,24 +367,30 @@ def keep_unsent(text: str, why: str) -> None:
         st.code(text, language=None, wrap_lines=True)
 
 
-def start_reply(prompt: str | None, action: tuple | None) -> None:
+def start_reply(prompt: str | None, action: tuple | None) -> bool:
     """Send (or queue) the message, regenerate or edit: the reply becomes a job the server process owns
-    (chat_core/jobs.py), so nothing this page does later can cut it. The page only views it (`follow`)."""
+    (chat_core/jobs.py), so nothing this page does later can cut it. The page only views it (`follow_live`).
+    True when a reply was asked for."""
     try:
         if prompt is not None:
             text = chat.check(prompt)
-            if text is not None:
-                chat.send(text, detach=True)  # the viewer it returns is not needed: `follow` watches the job
+            if text is None:
+                return False
+            chat.send(text, detach=True)  # the viewer it returns is not needed: `follow_live` watches the job
         elif action == ("regenerate",):
             chat.regenerate(detach=True)
         elif action is not None and action[0] == "edit":
             chat.edit_last(action[1], detach=True)
+        else:
+            return False
+        return True
     except errors.BusyError as exc:
         st.toast(exc.message, icon=":material/hourglass_top:")
     except errors.ChatError as exc:  # too long, or the store refused it: nothing was sent
         keep_unsent(prompt if prompt is not None else action[1] if action and len(action) > 1 else "", exc.message)
     except ValueError:
         st.toast("There is nothing to send again.", icon=":material/info:")
+    return False
 
 
 def stop_live() -> None:
@@ -386,12 +401,15 @@ def stop_live() -> None:
         state.notice(exc.message)
 
 
-def follow_live(queued: list) -> None:
+def follow_live(job, queued: list, started: bool) -> None:
     """Stream the reply being written in this conversation, from its first chunk, then live: from
-    this process's job, or from the store when another process writes it. Then draw the page again."""
-    job = chat.live_job()
+    this process's `job`, or from the store when another process writes it. Then draw the page again.
+    `started`: this run asked for a reply (one that ended already is drawn from the store)."""
     row = None if job is not None else next((m for m in chat.messages if m.status == STREAMING), None)
     if job is None and row is None:
+        if started:
+            state.mark_stale()
+            st.rerun()
         return
     with st.chat_message("assistant"):
         notice, box = st.empty(), st.empty()
@@ -437,8 +455,8 @@ if prompt is not None and prompt.strip() == "/clear":
     st.rerun()
 
 action = st.session_state.pop(ACTION, None)
-if prompt is not None or action is not None:
-    start_reply(prompt, action)
+started = (prompt is not None or action is not None) and start_reply(prompt, action)
+if started:
     state.sync_url(chat)  # `?c=` as soon as the conversation exists: a reload mid-reply comes back to it
 if not chat.messages:
     with st.chat_message("assistant"):
@@ -450,4 +468,4 @@ job = chat.live_job()
 answering = job.question.id if job is not None and job.question is not None else \
     next((m.reply_to for m in chat.messages if m.status == STREAMING), None)
 show_history(streaming | {m.id for m in waiting} if answering is not None else set(), answering)
-follow_live(waiting)
+follow_live(job, waiting, started)
