@@ -2,7 +2,7 @@
 (bench/tutorial_app.py) in the same run, against the loopback Claude API, in headless Chromium.
 Prints figures; asserts nothing.
 
-    python bench/bench_live.py [turns idle views crowd sql]     (all by default)
+    python bench/bench_live.py [turns views idle memory crowd sql]     (all by default)
 
 - turns: submit to first chunk at turns 1..30, and from a reply's last chunk to the page idle again
   (no Stop control, the run over, `?c=` in the URL, the counters updated), both timed in the page.
@@ -10,7 +10,8 @@ Prints figures; asserts nothing.
   (CHAT_TEST_POSTGRES_URL), the store's transactions per second per tab.
 - views: how far a second view lags the first on the same server (and, on PostgreSQL, on another server).
 - crowd: 16 people on one server sending 5 messages each: all served? first chunk p50.
-- sql: SQL statements one exchange costs the page (AppTest, in process; a 10-turn conversation).
+- sql: SQL statements one exchange costs (AppTest, in process).
+- memory: the server's memory over 400 runs, with and without Streamlit's full collection after each run.
 """
 
 from __future__ import annotations
@@ -120,8 +121,10 @@ def turns(api: LoopbackAPI, browser, count: int = 30) -> None:
                 page = open_page(browser, server.url)
                 wait_idle(page, script == APP)
                 results[script] = [one_turn(page, script == APP, n) for n in range(1, count + 1)]
-                streamed = []
-                for n in range(count + 1, count + 9):  # replies that stream for about a second: the last chunk is live
+                page.context.close()
+                page, streamed = open_page(browser, server.url), []  # a new chat
+                wait_idle(page, script == APP)
+                for n in range(1, 9):  # replies that stream for about a second: the last chunk is live
                     api.queue(reply(" ".join(f"s{i}" for i in range(20)) + f" end{n}", delay=0.05))
                     streamed.append(one_turn(page, script == APP, n))
                 results[script, "streamed"] = streamed
@@ -365,15 +368,46 @@ def sql(api: LoopbackAPI) -> None:
               f"goal <= 10, was ~36); the page's own reads are at most 2 of them a run")
 
 
+def memory(api: LoopbackAPI, browser, runs: int = 400) -> None:
+    """Server memory over many runs, with Streamlit's full collection after each run (its default) and
+    without it (.streamlit/config.toml): every 5th run sends a message, the others move the slider."""
+    print(f"\n== server memory over {runs} runs (one tab; a message every 5th run, the slider otherwise) ==")
+    for label, gc_on in (("postScriptGC on ", "true"), ("postScriptGC off", "false")):
+        with tempfile.TemporaryDirectory() as folder:
+            server = Server(APP, env_for(api, folder, STREAMLIT_RUNNER_POST_SCRIPT_GC=gc_on)).start()
+            try:
+                page = open_page(browser, server.url)
+                wait_idle(page, True)
+                slider = page.locator('[data-testid="stSlider"] input[type="range"]').first
+                samples, start = [], time.perf_counter()
+                for n in range(runs + 1):
+                    if n % 50 == 0:
+                        samples.append(rss_mb(server.proc.pid))
+                    if n % 5 == 4:
+                        box = page.locator('[data-testid="stChatInput"] textarea')
+                        box.fill(f"message {n}")
+                        box.press("Enter")
+                    else:
+                        slider.focus()
+                        slider.press("ArrowLeft" if n % 2 else "ArrowRight")
+                    wait_idle(page, True)
+                took = time.perf_counter() - start
+                page.context.close()
+            finally:
+                server.stop()
+        print(f"  {label}: RSS every 50 runs (MB): {' '.join(f'{m:.0f}' for m in samples)}  "
+              f"({took / runs * 1000:.0f} ms a run)")
+
+
 def main() -> None:
-    wanted = set(sys.argv[1:]) or {"turns", "idle", "views", "crowd", "sql"}
+    wanted = set(sys.argv[1:]) or {"turns", "idle", "views", "crowd", "sql", "memory"}
     from playwright.sync_api import sync_playwright
 
     api = LoopbackAPI().start()
     try:
         if "sql" in wanted:
             sql(api)
-        if wanted & {"turns", "idle", "views"}:
+        if wanted & {"turns", "idle", "views", "memory"}:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
                 if "turns" in wanted:
@@ -382,6 +416,8 @@ def main() -> None:
                     views(api, browser)
                 if "idle" in wanted:
                     idle_cost(api, browser)
+                if "memory" in wanted:
+                    memory(api, browser)
                 browser.close()
         if "crowd" in wanted:
             crowd(api)

@@ -248,7 +248,7 @@ def show_text(role: str, text: str) -> None:
         st.markdown(safe_markdown(text))
 
 
-def show_message(message, sent: bool, last: bool, answered: bool = True) -> None:
+def show_message(message, sent: bool, last: bool, answered: bool = True, was_last: bool = False) -> None:
     """One bubble. `sent`: the next request carries it; `answered`: it is part of an exchange
     whose both sides have text (only such exchanges are ever sent)."""
     with st.chat_message(message.role):
@@ -271,7 +271,7 @@ def show_message(message, sent: bool, last: bool, answered: bool = True) -> None
         if not sent and message.sendable and message.id is not None:  # a stopped reply is outside it too
             st.caption("Not sent with the next message: outside the window." if answered else
                        "Not sent with the next message: it has no reply to go with it.")
-        message_actions(message, last)
+        message_actions(message, last, was_last)
 
 
 def act(action: tuple) -> None:
@@ -287,13 +287,15 @@ def written_by(message) -> str | None:
     return f"{record.model} (local)" if record.backend == "local" else record.model
 
 
-def message_actions(message, last: bool) -> None:
+def message_actions(message, last: bool, was_last: bool = False) -> None:
     """Under a message, in one tight row: step between its versions, copy it, and on the last exchange
     regenerate or edit; at the row's end, which model wrote a reply."""
     versions = chat.versions_of(message)
     model = written_by(message)
     if len(versions) < 2 and not (message.text and message.role == ASSISTANT) and not (last and message.id is not None) \
             and model is None:
+        if was_last:  # its edit row of the run before goes, even while a reply streams (see `slot` below)
+            st.empty()
         return
     row = st.container(horizontal=True, gap="small", vertical_alignment="center")
     if len(versions) > 1:
@@ -316,12 +318,15 @@ def message_actions(message, last: bool) -> None:
             # an earlier reply's is drawn when asked for, one at a time
             row.button("", icon=":material/content_copy:", key=f"chat_copy_{message.id}", type="tertiary",
                        help="Copy as Markdown", on_click=st.session_state.update, kwargs={COPYING: message.id})
+    # A place kept for regenerate or edit, filled only on the last exchange: the row keeps its shape when
+    # the exchange stops being the last, so nothing of the run before lingers in it while a reply streams.
+    slot = row.empty()
     if last and message.id is not None and message.role == ASSISTANT:
-        row.button("", icon=":material/refresh:", key="chat_regenerate", type="tertiary",
-                   help="Regenerate: a new reply to the same message", on_click=act, args=(("regenerate",),))
+        slot.button("", icon=":material/refresh:", key="chat_regenerate", type="tertiary",
+                    help="Regenerate: a new reply to the same message", on_click=act, args=(("regenerate",),))
     if last and message.id is not None and message.role == USER:
-        row.button("", icon=":material/edit:", key="chat_edit", type="tertiary", help="Edit and resend",
-                   on_click=lambda: st.session_state.update({EDITING: message.id}))
+        slot.button("", icon=":material/edit:", key="chat_edit", type="tertiary", help="Edit and resend",
+                    on_click=lambda: st.session_state.update({EDITING: message.id}))
     if model is not None:
         row.caption(f":material/smart_toy: {state.plain(model)}", text_alignment="right", width="stretch")
 
@@ -347,7 +352,9 @@ def show_history(hidden: set[int], answering: int | None) -> None:
     found = next((i for i, m in enumerate(messages) if m.id is not None and m.id == st.session_state.get(FOUND)), None)
     if len(messages) > RECENT and (found is None or found >= len(messages) - RECENT) and not st.toggle(f"Show {len(messages) - RECENT} earlier messages", key="chat_all"):
         start = len(messages) - RECENT
-    last_question = max((i for i, m in enumerate(messages) if m.role == USER), default=None)
+    questions = [i for i, m in enumerate(messages) if m.role == USER]
+    last_question = questions[-1] if questions else None
+    was_last = questions[-2] if len(questions) > 1 else None  # the last question before the newest was sent
     answered = {i for pair in usable_exchanges(messages) for i in (pair.user_index, pair.reply_index)}
     for i in range(start, len(messages)):
         message = messages[i]
@@ -358,7 +365,7 @@ def show_history(hidden: set[int], answering: int | None) -> None:
             continue
         # While a reply is being written, no regenerate or edit: it would wait for nothing (the engine says so).
         last = not live and (i == last_question or (i == len(messages) - 1 and message.role == ASSISTANT))
-        show_message(message, i in in_window or message.id == answering, last, i in answered)
+        show_message(message, i in in_window or message.id == answering, last, i in answered, i == was_last)
 
 
 def keep_unsent(text: str, why: str) -> None:
@@ -367,10 +374,10 @@ def keep_unsent(text: str, why: str) -> None:
         st.code(text, language=None, wrap_lines=True)
 
 
-def start_reply(prompt: str | None, action: tuple | None) -> bool:
+def start_reply(prompt: str | None, action: tuple | None, unsent: list[tuple[str, str]]) -> bool:
     """Send (or queue) the message, regenerate or edit: the reply becomes a job the server process owns
     (chat_core/jobs.py), so nothing this page does later can cut it. The page only views it (`follow_live`).
-    True when a reply was asked for."""
+    True when a reply was asked for; a message that could not be sent goes into `unsent` (text, why)."""
     try:
         if prompt is not None:
             text = chat.check(prompt)
@@ -387,7 +394,7 @@ def start_reply(prompt: str | None, action: tuple | None) -> bool:
     except errors.BusyError as exc:
         st.toast(exc.message, icon=":material/hourglass_top:")
     except errors.ChatError as exc:  # too long, or the store refused it: nothing was sent
-        keep_unsent(prompt if prompt is not None else action[1] if action and len(action) > 1 else "", exc.message)
+        unsent.append((prompt if prompt is not None else action[1] if action and len(action) > 1 else "", exc.message))
     except ValueError:
         st.toast("There is nothing to send again.", icon=":material/info:")
     return False
@@ -439,6 +446,16 @@ def follow_live(job, queued: list, started: bool) -> None:
 # The input first: it is what a visitor needs, and the browser draws it before the sidebar. It stays
 # usable while a reply streams (submit_mode "submit"): a message sent then is queued behind the reply.
 prompt = st.chat_input("Message (/clear starts a new chat)", key="chat_input")
+if prompt is not None and prompt.strip() == "/clear":
+    state.new_chat()
+    st.rerun()
+# The reply starts before anything is drawn, so this run's sidebar (picker, counters) and `?c=` name the
+# conversation it is stored in, even a new chat's first.
+action = st.session_state.pop(ACTION, None)
+unsent: list[tuple[str, str]] = []
+started = (prompt is not None or action is not None) and start_reply(prompt, action, unsent)
+if started:
+    state.sync_url(chat)  # `?c=` as soon as the conversation exists: a reload mid-reply comes back to it
 with st.sidebar:
     show_counters()
     conversation_picker()
@@ -450,22 +467,17 @@ with st.sidebar:
     persona_box()
     window_controls()
 
-if prompt is not None and prompt.strip() == "/clear":
-    state.new_chat()
-    st.rerun()
-
-action = st.session_state.pop(ACTION, None)
-started = (prompt is not None or action is not None) and start_reply(prompt, action)
-if started:
-    state.sync_url(chat)  # `?c=` as soon as the conversation exists: a reload mid-reply comes back to it
 if not chat.messages:
     with st.chat_message("assistant"):
-        st.markdown(f"Hi! You are chatting with **{chat.backend.label}**. Ask me anything.")
-        st.caption("The sidebar sets the persona and how many past exchanges each message carries.")
+        # One element: the first question's bubble, drawn in its place, leaves nothing of it behind while the reply streams.
+        st.markdown(f"Hi! You are chatting with **{chat.backend.label}**. Ask me anything.\n\n"
+                    ":gray[:small[The sidebar sets the persona and how many past exchanges each message carries.]]")
 waiting = chat.queued()
 streaming = {m.id for m in chat.messages if m.status == STREAMING}
 job = chat.live_job()
 answering = job.question.id if job is not None and job.question is not None else \
     next((m.reply_to for m in chat.messages if m.status == STREAMING), None)
 show_history(streaming | {m.id for m in waiting} if answering is not None else set(), answering)
+for text, why in unsent:
+    keep_unsent(text, why)
 follow_live(job, waiting, started)
