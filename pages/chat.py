@@ -455,6 +455,7 @@ action = st.session_state.pop(ACTION, None)
 unsent: list[tuple[str, str]] = []
 started = (prompt is not None or action is not None) and start_reply(prompt, action, unsent)
 if started:
+    cid = chat.conversation_id  # a new chat's, from its first message on
     state.sync_url(chat)  # `?c=` as soon as the conversation exists: a reload mid-reply comes back to it
 with st.sidebar:
     show_counters()
