@@ -97,10 +97,10 @@ FIRST_CHUNK = """(marker) => {
         !md.closest('[data-testid="stCaptionContainer"]') && md.innerText.trim().length > 0);
 }"""
 
-# The reply is over: no stop button, the run finished.
+# The reply is over: no Stop control beside it, the run finished.
 IDLE = """() => {
     const app = document.querySelector('[data-testid="stApp"]');
-    return !document.querySelector('[data-testid="stChatInputStopButton"]')
+    return !document.querySelector('.st-key-chat_stop')
         && !!app && app.getAttribute('data-test-script-state') === 'notRunning';
 }"""
 

@@ -263,6 +263,20 @@ class JobRegistry:
         self._lock = threading.RLock()
         self._live: dict[Hashable, ReplyJob] = {}
         self._waiting: dict[Hashable, collections.deque[Ticket]] = {}
+        self._listeners: list[Callable[[Hashable], None]] = []
+
+    def listen(self, callback: Callable[[Hashable], None]) -> None:
+        """Call `callback(key)` whenever the live job or the queue of `key` changes: a job started,
+        ended (after it was stored), a message queued or withdrawn. It runs on whichever thread made
+        the change, so it must be quick and must not raise."""
+        self._listeners.append(callback)
+
+    def _changed(self, key: Hashable) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(key)
+            except Exception:  # noqa: BLE001 - a listener must never break a reply
+                log.exception("job listener failed")
 
     def live(self, key: Hashable) -> ReplyJob | None:
         return self._live.get(key)
@@ -283,8 +297,9 @@ class JobRegistry:
                 if not queue:
                     raise busy_error()
                 self._waiting.setdefault(key, collections.deque()).append(ticket)
-                return ticket
-            self._launch(ticket, waited=False)
+            else:
+                self._launch(ticket, waited=False)
+        self._changed(key)
         return ticket
 
     def _launch(self, ticket: Ticket, waited: bool = True) -> bool:
@@ -314,6 +329,7 @@ class JobRegistry:
                     break
             if not waiting:
                 self._waiting.pop(key, None)
+        self._changed(key)
 
     def _withdraw(self, ticket: Ticket) -> bool:
         """Take a waiting ticket out of its queue; False when it was not waiting."""
@@ -323,6 +339,7 @@ class JobRegistry:
                 return False
             waiting.remove(ticket)
         ticket._moved_on(withdrawn=True)
+        self._changed(ticket._key)
         return True
 
 

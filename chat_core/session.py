@@ -139,11 +139,25 @@ class ChatSession:
         Messages the store refused stay, at the end, marked unsaved."""
         if self.store is None or self.conversation_id is None:
             return True
-        stored = self.store.load(self.conversation_id, self.owner, latest=self._questions, known=self._summed)
+        try:
+            stored = self.store.load(self.conversation_id, self.owner, latest=self._questions, known=self._summed)
+        except errors.StorageError:
+            self._hold_kept()
+            raise
         if stored is None:
             return False
         self._take(stored, unsaved=[m for m in self.messages if m.unsaved])
         return True
+
+    def _hold_kept(self) -> None:
+        """The store cannot be read: hold what it refused (a reply that ended meanwhile, written by any
+        view of this process) in the place of the reply shown as streaming to the same question."""
+        kept = [m for m in KEPT.of(kept_key(self.store.url, self.owner, self.conversation_id))
+                if not any(m is n for n in self.messages)]
+        answered = {m.reply_to for m in kept if m.role == ASSISTANT}
+        if kept:
+            self.conversation.messages = [m for m in self.messages
+                                          if not (m.status == STREAMING and m.reply_to in answered)] + kept
 
     def _take(self, stored: StoredConversation, unsaved: Sequence[Message] = ()) -> None:
         info = stored.info

@@ -264,7 +264,6 @@ class Store:
             conn.execute(sa.text("UPDATE messages SET text = :text, heartbeat = :now WHERE id = :id AND status = :streaming"),
                          {"text": text, "now": time.time(), "id": message_id, "streaming": STREAMING})
 
-    @_guarded
     def add_reply(self, conversation_id: int, message: Message, record: TurnRecord,
                   message_id: int | None = None) -> tuple[int, int]:
         """Save a reply and its usage record together; returns (message id, turn number).
@@ -274,13 +273,14 @@ class Store:
         transaction while it holds the conversation's row (PostgreSQL; SQLite
         writes one at a time); a writer that still collides retries. Either way
         this process is done with the row: if it cannot be finalized, it reads as cut off."""
-        if not all(is_row_id(i) for i in (conversation_id, message.reply_to, message_id) if i is not None):
-            raise StorageError(GONE)
         try:
+            if not all(is_row_id(i) for i in (conversation_id, message.reply_to, message_id) if i is not None):
+                raise StorageError(GONE)
             return self._add_reply(conversation_id, message, record, message_id)
-        finally:
+        finally:  # also when the store is gone before a statement is tried (a SQLite file deleted)
             done_writing(self.url, message_id)
 
+    @_guarded
     def _add_reply(self, conversation_id: int, message: Message, record: TurnRecord,
                    message_id: int | None) -> tuple[int, int]:
         for attempt in itertools.count():
@@ -336,6 +336,18 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(sa.text("SELECT MAX(id) FROM messages WHERE conversation_id = :id"),
                                 {"id": conversation_id}).scalar()
+
+    @_guarded
+    def last_message_ids(self, conversation_ids: list[int]) -> dict[int, int]:
+        """{conversation id: its newest message's id} for many at once: one statement for a
+        process's watcher, however many views it serves (a conversation with no message is left out)."""
+        wanted = [i for i in conversation_ids if is_row_id(i)]
+        if not wanted:
+            return {}
+        ids = sa.bindparam("ids", expanding=True)
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.text("SELECT conversation_id, MAX(id) FROM messages WHERE conversation_id "
+                                             "IN :ids GROUP BY conversation_id").bindparams(ids), {"ids": wanted}).all())
 
     @_guarded
     def load(self, conversation_id: int, owner: str = LOCAL_OWNER, *, latest: int | None = None,

@@ -13,15 +13,18 @@ import streamlit as st
 from chat_core import ChatSession, Settings, errors, format_cost, settings_from_env
 from chat_core.backends import Backend, make_backend
 from chat_core.backends.claude_env import has_credential
+from chat_core.conversation import STREAMING
 from chat_core.errors import redact_url
 from chat_core.ids import conversation_id_from_url
 from chat_core.kept import KEPT, key as kept_key
 from chat_core.session import LATEST
 from chat_core.storage import Store
 from dashboard import access, streamlit_adapter
+from dashboard.live import Watcher
 
 CHAT = "chat"  # session_state key of this browser session's ChatSession
 NOTICE = "chat_notice"  # a one-line notice for the next run of the page
+STALE = "chat_stale"  # set when the store changed in a way a newest-id check cannot see (a reply ended)
 
 
 @st.cache_resource(show_spinner=False)
@@ -75,6 +78,17 @@ def _preload_local_model() -> threading.Thread:
     thread = threading.Thread(target=load, name="preload-local-model", daemon=True)
     thread.start()
     return thread
+
+
+@st.cache_resource(show_spinner=False)
+def watcher() -> Watcher:
+    """The process's one watcher: reruns the sessions showing a conversation when it changes (dashboard/live.py)."""
+    return Watcher(streamlit_adapter.rerun_session)
+
+
+def mark_stale() -> None:
+    """The next run reads the conversation from the store again (a reply ended: same rows, new text and status)."""
+    st.session_state[STALE] = True
 
 
 @st.cache_resource(show_spinner=False)
@@ -233,7 +247,7 @@ def current_chat() -> ChatSession:
     try:
         if chat is None or chat.owner != me or _moved_by_browser(chat):
             chat = _from_url()  # just read from the store
-        elif not chat.refresh():
+        elif not _fresh(chat):
             notice(f"Conversation {chat.conversation_id} was deleted (in another tab?): this is a new chat.")
             chat.new_conversation()
     except errors.StorageError as exc:
@@ -248,7 +262,19 @@ def current_chat() -> ChatSession:
         st.error(exc.message)
         st.stop()
     sync_url(chat)
+    watcher().show(streamlit_adapter.session_id(), chat.store, chat.conversation_id, chat.last_saved_id())
     return chat
+
+
+def _fresh(chat: ChatSession) -> bool:
+    """Bring the session up to what is stored; False when its conversation was deleted. One small
+    statement when nothing moved (most runs: a slider, a click): the whole conversation is read again
+    only when a message was added or removed, a reply shown as streaming may have grown or ended, or
+    a run asked for it (`mark_stale`)."""
+    if st.session_state.pop(STALE, False) or any(m.status == STREAMING for m in chat.messages) \
+            or chat.changed_elsewhere():
+        return chat.refresh()
+    return True
 
 
 def sync_url(chat: ChatSession) -> None:

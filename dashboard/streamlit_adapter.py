@@ -37,8 +37,9 @@ def is_history_navigation() -> bool:
     return bool(ctx is not None and ctx.is_history_navigation)
 
 
-def stream_markdown(chunks: Iterable[str], safe: Callable[[str], str]) -> str:
-    """Show the text of `chunks` as it grows, each state passed through `safe`; return the text.
+def stream_markdown(chunks: Iterable[str], safe: Callable[[str], str], box=None) -> str:
+    """Show the text of `chunks` as it grows, each state passed through `safe`, in `box` (an `st.empty()`;
+    made at the first chunk when None); return the text.
 
     `st.write_stream` renders the raw concatenation of the chunks, so a remote image in a reply
     would load while it streams, before the finished reply is drawn again through
@@ -46,7 +47,7 @@ def stream_markdown(chunks: Iterable[str], safe: Callable[[str], str]) -> str:
     redrawn with the whole text so far, unclosed Markdown such as `**bold` completed while
     streaming) but shows `safe(text)`. That completion is not public in Streamlit 1.67:
     `st.write_stream` calls `DeltaGenerator._markdown(..., unterminated_parsing=True)`."""
-    box, text = None, ""
+    text = ""
     for chunk in chunks:
         if not chunk:
             continue
@@ -55,3 +56,41 @@ def stream_markdown(chunks: Iterable[str], safe: Callable[[str], str]) -> str:
             box = st.empty()
         box._markdown(safe(text), unterminated_parsing=True)  # noqa: SLF001 (see the docstring)
     return text
+
+
+def session_id() -> str | None:
+    """The id of the browser session this run belongs to (None outside a run)."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return None if ctx is None else ctx.session_id
+
+
+def rerun_session(session_id: str, busy: Callable[[], None] | None = None) -> bool:
+    """Ask another browser session to run its page again, from any thread; False when it is gone.
+    A session whose page is running already is left alone and `busy()` is called instead (on the
+    session's event loop): a rerun would replace that run, and with it the message just submitted.
+
+    Streamlit 1.67 has no public way to rerun a session from outside its own run (`st.rerun`
+    works only inside one). Its own file watcher does exactly this when a source file changes
+    (`AppSession._on_source_file_changed` with `runOnSave`): `request_rerun` with the session's
+    last client state (its URL and page; its widgets keep their values), which must run on the
+    session's event loop: `Runtime.get_app_session` (documented safe from any thread) finds it,
+    `AppSession._call_soon_on_event_loop` hands the call over, and `AppSession._scriptrunner` is
+    set exactly while a run goes on."""
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():
+        return False
+    session = Runtime.instance().get_app_session(session_id)
+    if session is None:
+        return False
+
+    def ask() -> None:
+        if session._scriptrunner is not None and busy is not None:  # noqa: SLF001
+            busy()
+        else:
+            session.request_rerun(session._client_state)  # noqa: SLF001
+
+    session._call_soon_on_event_loop(ask)  # noqa: SLF001
+    return True

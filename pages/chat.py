@@ -8,8 +8,8 @@ import datetime as dt
 
 import streamlit as st
 
-from chat_core import FAILED, STOPPED, ChatSession, errors
-from chat_core.conversation import ASSISTANT, USER, usable_exchanges
+from chat_core import FAILED, STOPPED, ChatSession, errors, follow_stored
+from chat_core.conversation import ASSISTANT, STREAMING, USER, usable_exchanges
 from chat_core.export import to_json, to_markdown
 from chat_core.markdown_safety import literal, safe_markdown
 from chat_core.search import MATCH_END, MATCH_START, search
@@ -17,7 +17,7 @@ from chat_core.backends import truncation_note
 from chat_core.backends.claude_env import DEFAULT_MODEL as CLAUDE_DEFAULT
 from chat_core.usage import known_models
 from chat_core.window import CACHE_AWARE, POLICIES, SLIDE
-from dashboard import content, scroll, state
+from dashboard import content, scroll, state, streamlit_adapter
 from dashboard.clipboard import copy_button
 from dashboard.streamlit_adapter import stream_markdown
 
@@ -27,12 +27,12 @@ WINDOW_STEPS = list(range(1, 21)) + ["all"]
 BACKEND_LABELS = {"local": "Local model (offline)", "anthropic": "Claude"}
 POLICY_LABELS = {CACHE_AWARE: "Let go of old exchanges in blocks (keeps the prompt cache warm)",
                  SLIDE: "Drop the oldest exchange every turn"}
-DRAWN = "chat_drawn"  # (conversation id, newest message id) the page last drew
 ACTION = "chat_action"  # ("regenerate",) or ("edit", text): what the next run streams
 EDITING = "chat_editing"  # the id of the question open for editing
 FOUND = "chat_found"  # the id of the message a search result opened
 SCROLL = "chat_scroll_to_found"  # set when a search result was just opened: bring its message into view once
 SEARCH_OPEN = "chat_search_open"  # the search popover's open state (closed when a result is opened)
+COPYING = "chat_copying"  # the id of the earlier reply whose copy button is drawn
 CLAUDE_MODEL = "chat_claude_model"  # the Claude model last chosen in this browser session
 EARLIER = "chat_earlier_shown"  # the conversation whose earlier messages were asked for: all it holds is drawn
 
@@ -254,7 +254,7 @@ def show_text(role: str, text: str) -> None:
         st.markdown(safe_markdown(text))
 
 
-def show_message(message, sent: bool, last: bool, answered: bool = True) -> None:
+def show_message(message, sent: bool, last: bool, answered: bool = True, was_last: bool = False) -> None:
     """One bubble. `sent`: the next request carries it; `answered`: it is part of an exchange
     whose both sides have text (only such exchanges are ever sent)."""
     with st.chat_message(message.role):
@@ -282,7 +282,7 @@ def show_message(message, sent: bool, last: bool, answered: bool = True) -> None
         if not sent and message.sendable and message.id is not None:  # a stopped reply is outside it too
             st.caption("Not sent with the next message: outside the window." if answered else
                        "Not sent with the next message: it has no reply to go with it.")
-        message_actions(message, last)
+        message_actions(message, last, was_last)
 
 
 def act(action: tuple) -> None:
@@ -298,13 +298,15 @@ def written_by(message) -> str | None:
     return f"{record.model} (local)" if record.backend == "local" else record.model
 
 
-def message_actions(message, last: bool) -> None:
+def message_actions(message, last: bool, was_last: bool = False) -> None:
     """Under a message, in one tight row: step between its versions, copy it, and on the last exchange
     regenerate or edit; at the row's end, which model wrote a reply."""
     versions = chat.versions_of(message)
     model = written_by(message)
     if len(versions) < 2 and not (message.text and message.role == ASSISTANT) and not (last and message.id is not None) \
             and model is None:
+        if was_last:  # its edit row of the run before goes, even while a reply streams (see `slot` below)
+            st.empty()
         return
     row = st.container(horizontal=True, gap="small", vertical_alignment="center")
     if len(versions) > 1:
@@ -317,14 +319,25 @@ def message_actions(message, last: bool) -> None:
                    help="Later version", disabled=at == len(versions) - 1,
                    on_click=chat.choose_version, args=(versions[min(at + 1, len(versions) - 1)],))
     if message.text and message.role == ASSISTANT:
-        with row:
-            copy_button(message.text)
+        if last:
+            with row:
+                copy_button(message.text)
+        elif st.session_state.get(COPYING) == message.id:
+            with row:
+                copy_button(message.text)
+        else:  # a copy button is a frame, a document of its own (~20 ms each in the browser, on every run):
+            # an earlier reply's is drawn when asked for, one at a time
+            row.button("", icon=":material/content_copy:", key=f"chat_copy_{message.id}", type="tertiary",
+                       help="Copy as Markdown", on_click=st.session_state.update, kwargs={COPYING: message.id})
+    # A place kept for regenerate or edit, filled only on the last exchange: the row keeps its shape when
+    # the exchange stops being the last, so nothing of the run before lingers in it while a reply streams.
+    slot = row.empty()
     if last and message.id is not None and message.role == ASSISTANT:
-        row.button("", icon=":material/refresh:", key="chat_regenerate", type="tertiary",
-                   help="Regenerate: a new reply to the same message", on_click=act, args=(("regenerate",),))
+        slot.button("", icon=":material/refresh:", key="chat_regenerate", type="tertiary",
+                    help="Regenerate: a new reply to the same message", on_click=act, args=(("regenerate",),))
     if last and message.id is not None and message.role == USER:
-        row.button("", icon=":material/edit:", key="chat_edit", type="tertiary", help="Edit and resend",
-                   on_click=lambda: st.session_state.update({EDITING: message.id}))
+        slot.button("", icon=":material/edit:", key="chat_edit", type="tertiary", help="Edit and resend",
+                    on_click=lambda: st.session_state.update({EDITING: message.id}))
     if model is not None:
         row.caption(f":material/smart_toy: {state.plain(model)}", text_alignment="right", width="stretch")
 
@@ -352,7 +365,10 @@ def show_earlier() -> None:
     st.session_state[EARLIER] = cid
 
 
-def show_history() -> None:
+def show_history(hidden: set[int], answering: int | None) -> None:
+    """The stored conversation, but for `hidden` (ids drawn elsewhere: the reply being written, the queued
+    messages). `answering`: the question a reply is being written to, if any (no regenerate or edit then)."""
+    live = answering is not None
     wanted = st.session_state.get(FOUND)
     if wanted is not None and not any(m.id == wanted for m in chat.messages):
         try:
@@ -364,33 +380,24 @@ def show_history() -> None:
     found = next((i for i, m in enumerate(messages) if m.id is not None and m.id == wanted), None)
     everything = st.session_state.get(EARLIER) == cid or (found is not None and found < len(messages) - RECENT)
     start = 0 if everything else max(len(messages) - RECENT, 0)
-    hidden = chat.earlier.messages + start
-    if hidden:
-        st.button(f"Show earlier messages ({hidden:,} not shown)", key="chat_earlier", type="tertiary",
+    hidden_before = chat.earlier.messages + start
+    if hidden_before:
+        st.button(f"Show earlier messages ({hidden_before:,} not shown)", key="chat_earlier", type="tertiary",
                   icon=":material/expand_less:", on_click=show_earlier)
-    last_question = max((i for i, m in enumerate(messages) if m.role == USER and not m.unsaved), default=None)
+    questions = [i for i, m in enumerate(messages) if m.role == USER and not m.unsaved]
+    last_question = questions[-1] if questions else None
+    was_last = questions[-2] if len(questions) > 1 else None  # the last question before the newest was sent
     answered = {i for pair in usable_exchanges(messages) for i in (pair.user_index, pair.reply_index)}
     for i in range(start, len(messages)):
         message = messages[i]
-        if message.id is not None and st.session_state.get(EDITING) == message.id and i == last_question:
+        if message.id is not None and message.id in hidden:
+            continue
+        if message.id is not None and st.session_state.get(EDITING) == message.id and i == last_question and not live:
             edit_box(message)
             continue
-        last = i == last_question or (i == len(messages) - 1 and message.role == ASSISTANT)
-        show_message(message, i in in_window, last, i in answered)
-
-
-@st.fragment(run_every=2)
-def follow_store() -> None:
-    """Redraw the page when the store holds something this page does not show:
-    a stopped reply (a stop ends the run before it can redraw), or another tab's message.
-    Draws nothing; called at a fixed place (see below)."""
-    now = state.chat()  # a fragment run reads the session as it is now, not as this run drew it
-    try:
-        newest = db.last_message_id(now.conversation_id) if now.stored else None
-    except errors.StorageError:
-        return  # the store is away: the page keeps what it shows, and its next run says so in one line
-    if now.stored and st.session_state.get(DRAWN) != (now.conversation_id, newest):
-        st.rerun(scope="app")
+        # While a reply is being written, no regenerate or edit: it would wait for nothing (the engine says so).
+        last = not live and (i == last_question or (i == len(messages) - 1 and message.role == ASSISTANT))
+        show_message(message, i in in_window or message.id == answering, last, i in answered, i == was_last)
 
 
 def keep_unsent(text: str, why: str) -> None:
@@ -399,70 +406,114 @@ def keep_unsent(text: str, why: str) -> None:
         st.code(text, language=None, wrap_lines=True)
 
 
-def reply_to(prompt: str, files=()) -> None:
-    attachments, refused = content.prepared(files)
-    for line in refused:  # one line each, what and why; the message and the other files go on
-        st.warning(state.plain(line), icon=":material/attach_file_off:")
+def start_reply(prompt: str | None, files: list, action: tuple | None, unsent: list[tuple[str, str]]) -> bool:
+    """Send (or queue) the message with its files, regenerate or edit: the reply becomes a job the server
+    process owns (chat_core/jobs.py), so nothing this page does later can cut it. The page only views it
+    (`follow_live`). True when a reply was asked for; a message that could not be sent goes into `unsent`
+    (text, why). A file refused says why in one line; the message and the other files still go."""
     try:
-        text = chat.check(prompt, attachments)
-    except errors.InputTooLongError as exc:
-        keep_unsent(prompt, exc.message)
+        if prompt is not None:
+            attachments, refused = content.prepared(files)
+            for line in refused:  # one line each, what and why; said again above the page drawn after the reply
+                st.warning(state.plain(line), icon=":material/attach_file_off:")
+            if refused:
+                state.notice("\n\n".join(refused))
+            text = chat.check(prompt, attachments)
+            if text is None:
+                return False
+            chat.send(text, attachments=attachments, detach=True)  # `follow_live` watches the job
+        elif action == ("regenerate",):
+            chat.regenerate(detach=True)
+        elif action is not None and action[0] == "edit":
+            chat.edit_last(action[1], detach=True)
+        else:
+            return False
+        return True
+    except errors.BusyError as exc:
+        st.toast(exc.message, icon=":material/hourglass_top:")
+    except errors.ChatError as exc:  # too long, or the store refused it: nothing was sent
+        if prompt is None and action is not None and action[0] == "edit":
+            unsent.append((action[1], exc.message))
+            last = next((m for m in reversed(chat.messages) if m.role == USER and m.id is not None), None)
+            if isinstance(exc, errors.InputTooLongError) and last is not None:  # the edit reopens with its text
+                st.session_state.update({EDITING: last.id, f"chat_edit_text_{last.id}": action[1]})
+        else:
+            unsent.append((prompt or "", exc.message))
+    except ValueError:
+        st.toast("There is nothing to send again.", icon=":material/info:")
+    return False
+
+
+def stop_live() -> None:
+    """The Stop control: the job is cancelled, its partial reply stored, marked stopped, and counted."""
+    try:
+        chat.stop()
+    except errors.ChatError as exc:
+        state.notice(exc.message)
+
+
+def follow_live(job, queued: list, started: bool) -> None:
+    """Stream the reply being written in this conversation, from its first chunk, then live: from
+    this process's `job` (its thinking in a panel above, its sources beneath), or from the store when
+    another process writes it. Then draw the page again.
+    `started`: this run asked for a reply (one that ended already is drawn from the store)."""
+    row = None if job is not None else next((m for m in chat.messages if m.status == STREAMING), None)
+    if job is None and row is None:
+        if started:
+            state.mark_stale()
+            st.rerun()
         return
-    if text is not None:
-        if refused:
-            state.notice("\n\n".join(refused))  # said again at the top of the page drawn after the reply
-        stream_reply(text, lambda question, **kw: chat.send(question, attachments=attachments, **kw), attachments)
-
-
-def stream_reply(question: str | None, start, attachments=()) -> None:
-    """Show the question (None: it is on the page already), stream the reply that
-    `start(text, notify)` begins, then draw the page from the store."""
-    if question is not None:
-        with st.chat_message("user"):
-            content.show_files(attachments, None)
-            if question:
-                show_text(USER, question)
     with st.chat_message("assistant"):
         notice = st.empty()
-        live = content.LiveReply()  # the thinking panel above the text, the sources beneath
-        try:
-            chunks = (start(question, notify=notice.caption, events=True) if question is not None
-                      else start(notify=notice.caption, events=True))
-        except errors.StorageError as exc:
-            notice.empty()
-            keep_unsent(question or "", exc.message)
+        live = content.LiveReply()
+        with live.body:
+            box = st.empty()
+        if job is not None:
+            st.button("Stop", icon=":material/stop_circle:", key="chat_stop", type="secondary", on_click=stop_live,
+                      help="Stop this reply: what it has written so far is kept, and counted.")
+        else:
+            st.caption(":material/sync: Being written by another server or the terminal: it shows here as it is stored.")
+    for message in queued:
+        with st.chat_message(USER):
+            content.show_files(message.attachments, None)
+            if message.text:
+                show_text(USER, message.text)
+            st.caption(":material/schedule: Queued: sent when the reply above ends.")
+    watching = state.watcher()
+    session, token = streamlit_adapter.session_id(), object()
+    watching.following(session, token)  # this run redraws by itself when the reply ends
+    try:
+        chunks = job.follow(notice.caption, detach=True, events=True) if job is not None else follow_stored(db, row.id)
+        stream_markdown(live.text(chunks), safe_markdown, box)  # st.write_stream, with each state made safe
+    except errors.StorageError as exc:
+        if job is None:  # the store went away while following it: say so once, no redraw until it is back
+            notice.warning(state.plain(exc.message), icon=":material/cloud_off:")
             return
-        except errors.InputTooLongError as exc:
-            notice.empty()
-            keep_unsent(question or "", exc.message)  # as for a new message; an edit reopens with its text
-            last = next((m for m in reversed(chat.messages) if m.role == USER and m.id is not None), None)
-            if start == chat.edit_last and last is not None:
-                st.session_state.update({EDITING: last.id, f"chat_edit_text_{last.id}": question})
-            return
-        except ValueError:
-            notice.empty()
-            st.error("There is nothing to send.")
-            return
-        try:
-            with live.body:
-                stream_markdown(live.text(chunks), safe_markdown)  # st.write_stream, with each state made safe
-        except errors.ChatError:
-            pass  # kept with the reply; the redraw below shows it in its bubble
-        finally:
-            chunks.close()  # a stop ends the run mid-stream: save the partial reply now
-    st.rerun()  # draw the page from the store: captions, title, counters, versions
+    except errors.ChatError:
+        pass  # stored with the reply; the redraw below shows it in its bubble
+    finally:
+        watching.following(session, None, token)
+    state.mark_stale()
+    st.rerun()  # draw the page from the store: captions, counters, versions, and the next queued reply
 
 
-# The input first: it is what a visitor needs, and the browser draws it before the sidebar.
+# The input first: it is what a visitor needs, and the browser draws it before the sidebar. It stays
+# usable while a reply streams (submit_mode "submit"): a message sent then is queued behind the reply.
 prompt, files = content.from_input(st.chat_input(
-    "Message (/clear starts a new chat)", submit_mode="stop", key="chat_input", accept_file="multiple",
+    "Message (/clear starts a new chat)", key="chat_input", accept_file="multiple",
     file_type=content.FILE_TYPES, max_upload_size=content.MAX_UPLOAD_MB))
-# What this run draws (`chat` was read from the store as the run began), and the watcher, first in the
-# sidebar: a fragment's id depends on its place, so a place that never moves keeps one id for the session
-# (placed after the messages it would change with every message, and the browser would keep asking for the old one).
-st.session_state[DRAWN] = (cid, chat.last_saved_id())
+if prompt is not None and prompt.strip() == "/clear" and not files:
+    state.new_chat()
+    st.rerun()
+# The reply starts before anything is drawn, so this run's sidebar (picker, counters) and `?c=` name the
+# conversation it is stored in, even a new chat's first.
+action = st.session_state.pop(ACTION, None)
+unsent: list[tuple[str, str]] = []
+started = (prompt is not None or action is not None) and start_reply(prompt, files, action, unsent)
+if started:
+    cid = chat.conversation_id  # a new chat's, from its first message on
+    state.sync_url(chat)  # `?c=` as soon as the conversation exists: a reload mid-reply comes back to it
 with st.sidebar:
-    follow_store()
     show_counters()
     conversation_picker()
     with st.popover("Search conversations", icon=":material/search:", width="stretch", key=SEARCH_OPEN,
@@ -473,20 +524,17 @@ with st.sidebar:
     persona_box()
     window_controls()
 
-if prompt is not None and prompt.strip() == "/clear":
-    state.new_chat()
-    st.rerun()
-
-if not chat.messages and prompt is None:
+if not chat.messages:
     with st.chat_message("assistant"):
-        st.markdown(f"Hi! You are chatting with **{chat.backend.label}**. Ask me anything.")
-        st.caption("The sidebar sets the persona and how many past exchanges each message carries.")
-show_history()
-
-action = st.session_state.pop(ACTION, None)
-if prompt is not None:
-    reply_to(prompt, files)
-elif action == ("regenerate",):
-    stream_reply(None, chat.regenerate)
-elif action is not None and action[0] == "edit":
-    stream_reply(action[1], chat.edit_last)
+        # One element: the first question's bubble, drawn in its place, leaves nothing of it behind while the reply streams.
+        st.markdown(f"Hi! You are chatting with **{chat.backend.label}**. Ask me anything.\n\n"
+                    ":gray[:small[The sidebar sets the persona and how many past exchanges each message carries.]]")
+waiting = chat.queued()
+streaming = {m.id for m in chat.messages if m.status == STREAMING}
+job = chat.live_job()
+answering = job.question.id if job is not None and job.question is not None else \
+    next((m.reply_to for m in chat.messages if m.status == STREAMING), None)
+show_history(streaming | {m.id for m in waiting} if answering is not None else set(), answering)
+for text, why in unsent:
+    keep_unsent(text, why)
+follow_live(job, waiting, started)

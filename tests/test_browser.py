@@ -83,13 +83,15 @@ def page():
 
 
 def idle(page, timeout=30.0) -> str:
-    """Wait until no run is in progress and the main text is stable; return that text."""
+    """Wait until no run is in progress, no reply streams (no Stop control) and the main text is
+    stable; return that text."""
     deadline, last, stable = time.time() + timeout, None, 0
     while time.time() < deadline:
         running, text = page.evaluate("""() => {
             const s = document.querySelector('[data-testid="stStatusWidget"]');
             const m = document.querySelector('[data-testid="stMainBlockContainer"]');
-            return [!!s && s.innerText.includes('Running'), m ? m.innerText : ''];
+            return [(!!s && s.innerText.includes('Running')) || !!document.querySelector('.st-key-chat_stop'),
+                    m ? m.innerText : ''];
         }""")
         stable = stable + 1 if (not running and text and text == last) else 0
         if stable >= 3:
@@ -154,7 +156,7 @@ def test_chat_streams_window_stop_and_token_page(served, api, page):
     api.queue(reply(" ".join(f"s{i}" for i in range(200)), delay=0.05))
     send(page, "a long one")
     page.wait_for_function("() => document.body.innerText.includes('s5')", timeout=20000)
-    page.locator('[data-testid="stChatInputStopButton"]').click()
+    page.locator('.st-key-chat_stop button').first.click()
     idle(page)
     send(page, "after the stop")
     text = idle(page)
@@ -211,7 +213,7 @@ def test_a_stop_redraws_the_page_from_the_store_by_itself(served, api, page, iso
     api.queue(reply(" ".join(f"s{i}" for i in range(300)), delay=0.05))
     send(page, "a long one")
     page.wait_for_function("() => document.body.innerText.includes('s5')", timeout=20000)
-    page.locator('[data-testid="stChatInputStopButton"]').click()
+    page.locator('.st-key-chat_stop button').first.click()
     # No other action: the page notices the stored partial reply and redraws.
     page.wait_for_function("() => document.body.innerText.includes('Stopped: partial reply.')", timeout=15000)
     text = idle(page)

@@ -49,3 +49,27 @@ def test_back_and_forward_runs_are_still_marked():
 
     assert "is_history_navigation" in ScriptRunContext.__dataclass_fields__, "Streamlit no longer marks Back/Forward runs"
     assert streamlit_adapter.is_history_navigation() is False  # outside a run
+
+
+def test_another_session_can_still_be_rerun_as_the_file_watcher_does():
+    """`rerun_session` does what Streamlit's run-on-save does: `request_rerun(self._client_state)` on
+    the session's event loop, the session found through `Runtime.get_app_session`."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.app_session import AppSession
+
+    assert "self.request_rerun(self._client_state)" in inspect.getsource(AppSession._on_source_file_changed)
+    assert list(inspect.signature(AppSession.request_rerun).parameters) == ["self", "client_state"]
+    assert "call_soon_threadsafe" in inspect.getsource(AppSession._call_soon_on_event_loop)
+    assert "self._client_state = " in inspect.getsource(AppSession)
+    source = inspect.getsource(AppSession)
+    assert "self._scriptrunner = None" in source and "self._scriptrunner = ScriptRunner(" in source
+    assert "session_id" in inspect.signature(Runtime.get_app_session).parameters
+    assert "Threading: SAFE" in Runtime.get_app_session.__doc__
+    assert streamlit_adapter.rerun_session("no-such-session") is False  # no runtime here: nothing to rerun
+
+
+def test_a_run_still_knows_its_session():
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
+
+    assert "session_id" in ScriptRunContext.__dataclass_fields__
+    assert streamlit_adapter.session_id() is None  # outside a run
