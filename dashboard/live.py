@@ -104,7 +104,7 @@ class Watcher:
         self._ask(again)
 
     def _loop(self) -> None:
-        last = time.monotonic()
+        last, trouble = time.monotonic(), None
         while True:
             time.sleep(RETRY)
             self._retry()
@@ -113,8 +113,11 @@ class Watcher:
             last = time.monotonic()
             try:
                 self._look()
+                trouble = None
             except errors.ChatError as exc:  # the store is away: the pages say so when they next run
-                log.warning("watcher: %s", exc.message)
+                if exc.message != trouble:  # said once, not every poll
+                    log.warning("watcher: %s", exc.message)
+                trouble = exc.message
 
     def _look(self) -> None:
         """One statement per store: the newest message of every conversation shown; rerun the views behind it."""
