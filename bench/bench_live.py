@@ -365,7 +365,7 @@ def sql(api: LoopbackAPI) -> None:
             time.sleep(0.3)  # the job's last save, if any, lands
             counts.append(len([s for s in seen if s not in ("BEGIN", "COMMIT")]))
         print(f"  statements per exchange: median {statistics.median(counts):.0f} (min {min(counts)}, max {max(counts)}; "
-              f"goal <= 10, was ~36); the page's own reads are at most 2 of them a run")
+              f"goal <= 10, was ~36)")
 
 
 def memory(api: LoopbackAPI, browser, runs: int = 400) -> None:

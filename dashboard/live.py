@@ -43,8 +43,9 @@ class View:
 
 
 class Watcher:
-    def __init__(self, rerun: Callable[..., bool], poll: float = POLL):
-        self._rerun, self._poll = rerun, poll
+    def __init__(self, rerun: Callable[..., bool], alive: Callable[[str], bool] = lambda session: True,
+                 poll: float = POLL):
+        self._rerun, self._alive, self._poll = rerun, alive, poll
         self._views: dict[str, View] = {}
         self._busy: dict[str, tuple[int | None, float]] = {}  # running when asked: (why, when); asked again soon
         self._lock = threading.Lock()
@@ -104,7 +105,7 @@ class Watcher:
         self._ask(again)
 
     def _loop(self) -> None:
-        last = time.monotonic()
+        last, trouble = time.monotonic(), None
         while True:
             time.sleep(RETRY)
             self._retry()
@@ -113,12 +114,20 @@ class Watcher:
             last = time.monotonic()
             try:
                 self._look()
+                trouble = None
             except errors.ChatError as exc:  # the store is away: the pages say so when they next run
-                log.warning("watcher: %s", exc.message)
+                if exc.message != trouble:  # said once, not every poll
+                    log.warning("watcher: %s", exc.message)
+                trouble = exc.message
 
     def _look(self) -> None:
         """One statement per store: the newest message of every conversation shown; rerun the views behind it."""
         with self._lock:
+            sessions = list(self._views)
+        gone = [session for session in sessions if not self._alive(session)]  # closed tabs: forgotten
+        with self._lock:
+            for session in gone:
+                self._views.pop(session, None)
             by_store: dict[str, tuple[object, set[int]]] = {}
             for view in self._views.values():
                 if view.conversation_id is not None:

@@ -83,7 +83,7 @@ def _preload_local_model() -> threading.Thread:
 @st.cache_resource(show_spinner=False)
 def watcher() -> Watcher:
     """The process's one watcher: reruns the sessions showing a conversation when it changes (dashboard/live.py)."""
-    return Watcher(streamlit_adapter.rerun_session)
+    return Watcher(streamlit_adapter.rerun_session, streamlit_adapter.session_alive)
 
 
 def mark_stale() -> None:

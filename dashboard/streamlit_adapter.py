@@ -66,6 +66,13 @@ def session_id() -> str | None:
     return None if ctx is None else ctx.session_id
 
 
+def session_alive(session_id: str) -> bool:
+    """Whether a browser session is still connected (`Runtime.get_app_session`, safe from any thread)."""
+    from streamlit.runtime import Runtime
+
+    return Runtime.exists() and Runtime.instance().get_app_session(session_id) is not None
+
+
 def rerun_session(session_id: str, busy: Callable[[], None] | None = None) -> bool:
     """Ask another browser session to run its page again, from any thread; False when it is gone.
     A session whose page is running already is left alone and `busy()` is called instead (on the

@@ -254,7 +254,8 @@ def show_text(role: str, text: str) -> None:
         st.markdown(safe_markdown(text))
 
 
-def show_message(message, sent: bool, last: bool, answered: bool = True, was_last: bool = False) -> None:
+def show_message(message, sent: bool, last: bool, answered: bool = True, recent: bool = False,
+                 show_model: bool = True) -> None:
     """One bubble. `sent`: the next request carries it; `answered`: it is part of an exchange
     whose both sides have text (only such exchanges are ever sent)."""
     with st.chat_message(message.role):
@@ -282,7 +283,7 @@ def show_message(message, sent: bool, last: bool, answered: bool = True, was_las
         if not sent and message.sendable and message.id is not None:  # a stopped reply is outside it too
             st.caption("Not sent with the next message: outside the window." if answered else
                        "Not sent with the next message: it has no reply to go with it.")
-        message_actions(message, last, was_last)
+        message_actions(message, last, recent, show_model)
 
 
 def act(action: tuple) -> None:
@@ -298,15 +299,20 @@ def written_by(message) -> str | None:
     return f"{record.model} (local)" if record.backend == "local" else record.model
 
 
-def message_actions(message, last: bool, was_last: bool = False) -> None:
+def message_actions(message, last: bool, recent: bool = False, show_model: bool = True) -> None:
     """Under a message, in one tight row: step between its versions, copy it, and on the last exchange
-    regenerate or edit; at the row's end, which model wrote a reply."""
+    regenerate or edit; at the row's end, which model wrote a reply (`show_model`). `recent`: one of the
+    last two exchanges, whose rows keep their shape from run to run; an older reply's row is its copy
+    button alone when it has nothing else to show (a long chat draws fewer elements)."""
     versions = chat.versions_of(message)
-    model = written_by(message)
+    model = written_by(message) if show_model else None
     if len(versions) < 2 and not (message.text and message.role == ASSISTANT) and not (last and message.id is not None) \
             and model is None:
-        if was_last:  # its edit row of the run before goes, even while a reply streams (see `slot` below)
+        if recent:  # its edit row of the run before goes, even while a reply streams (see `slot` below)
             st.empty()
+        return
+    if not recent and len(versions) < 2 and model is None:
+        copy_control(message)
         return
     row = st.container(horizontal=True, gap="small", vertical_alignment="center")
     if len(versions) > 1:
@@ -319,19 +325,11 @@ def message_actions(message, last: bool, was_last: bool = False) -> None:
                    help="Later version", disabled=at == len(versions) - 1,
                    on_click=chat.choose_version, args=(versions[min(at + 1, len(versions) - 1)],))
     if message.text and message.role == ASSISTANT:
-        if last:
-            with row:
-                copy_button(message.text)
-        elif st.session_state.get(COPYING) == message.id:
-            with row:
-                copy_button(message.text)
-        else:  # a copy button is a frame, a document of its own (~20 ms each in the browser, on every run):
-            # an earlier reply's is drawn when asked for, one at a time
-            row.button("", icon=":material/content_copy:", key=f"chat_copy_{message.id}", type="tertiary",
-                       help="Copy as Markdown", on_click=st.session_state.update, kwargs={COPYING: message.id})
+        with row:
+            copy_control(message, last)
     # A place kept for regenerate or edit, filled only on the last exchange: the row keeps its shape when
     # the exchange stops being the last, so nothing of the run before lingers in it while a reply streams.
-    slot = row.empty()
+    slot = row.empty() if recent or last else row
     if last and message.id is not None and message.role == ASSISTANT:
         slot.button("", icon=":material/refresh:", key="chat_regenerate", type="tertiary",
                     help="Regenerate: a new reply to the same message", on_click=act, args=(("regenerate",),))
@@ -340,6 +338,16 @@ def message_actions(message, last: bool, was_last: bool = False) -> None:
                     on_click=lambda: st.session_state.update({EDITING: message.id}))
     if model is not None:
         row.caption(f":material/smart_toy: {state.plain(model)}", text_alignment="right", width="stretch")
+
+
+def copy_control(message, last: bool = False) -> None:
+    """Copy a reply as Markdown. A copy button is a frame, a document of its own (costly in the browser
+    on every run of a long chat): the last reply has one; an earlier reply's is drawn when asked for."""
+    if last or st.session_state.get(COPYING) == message.id:
+        copy_button(message.text)
+    else:
+        st.button("", icon=":material/content_copy:", key=f"chat_copy_{message.id}", type="tertiary",
+                  help="Copy as Markdown", on_click=st.session_state.update, kwargs={COPYING: message.id})
 
 
 def edit_box(message) -> None:
@@ -386,10 +394,16 @@ def show_history(hidden: set[int], answering: int | None) -> None:
                   icon=":material/expand_less:", on_click=show_earlier)
     questions = [i for i, m in enumerate(messages) if m.role == USER and not m.unsaved]
     last_question = questions[-1] if questions else None
-    was_last = questions[-2] if len(questions) > 1 else None  # the last question before the newest was sent
+    recent = questions[-2] if len(questions) > 1 else 0  # from here on: the last exchange before the newest, and it
     answered = {i for pair in usable_exchanges(messages) for i in (pair.user_index, pair.reply_index)}
+    model = None  # the model of the reply drawn before: a reply names its model where it changed, and the last ones
     for i in range(start, len(messages)):
         message = messages[i]
+        if message.role == ASSISTANT:
+            wrote, model = model, written_by(message) or model
+            show_model = i >= recent or written_by(message) != wrote
+        else:
+            show_model = True
         if message.id is not None and message.id in hidden:
             continue
         if message.id is not None and st.session_state.get(EDITING) == message.id and i == last_question and not live:
@@ -397,7 +411,7 @@ def show_history(hidden: set[int], answering: int | None) -> None:
             continue
         # While a reply is being written, no regenerate or edit: it would wait for nothing (the engine says so).
         last = not live and (i == last_question or (i == len(messages) - 1 and message.role == ASSISTANT))
-        show_message(message, i in in_window or message.id == answering, last, i in answered, i == was_last)
+        show_message(message, i in in_window or message.id == answering, last, i in answered, i >= recent, show_model)
 
 
 def keep_unsent(text: str, why: str) -> None:

@@ -188,7 +188,7 @@ def test_a_message_sent_mid_reply_is_queued_and_answered_after(server, api, tab)
     assert [(r, s) for r, _, s in stored(server, cid)] == [("user", COMPLETE), ("assistant", COMPLETE)] * 2
 
 
-def test_stop_in_the_page_keeps_and_counts_the_partial_reply_also_for_regenerate(server, api, tab):
+def test_stop_in_the_page_keeps_and_counts_the_partial_reply_also_for_regenerate_and_edit(server, api, tab):
     open_at(tab, server.url)
     api.queue(slow(delay=0.1))
     send(tab, "stop me")
@@ -209,6 +209,18 @@ def test_stop_in_the_page_keeps_and_counts_the_partial_reply_also_for_regenerate
     shows(tab, "2/2")
     idle(tab)
     assert len(server.store.load(cid).records) == 2 and server.store.load(cid).records[-1].status == STOPPED
+
+    api.queue(slow(delay=0.1))
+    tab.locator(".st-key-chat_edit button").first.click()  # and Edit
+    tab.locator('[class*="st-key-chat_edit_text_"] textarea').fill("stop me, edited")
+    tab.locator(".st-key-chat_edit_send button").first.click()
+    shows(tab, "w5")
+    tab.locator('.st-key-chat_stop button').first.click()
+    shows(tab, "Stopped: partial reply.")
+    idle(tab)
+    stopped = server.store.load(cid)
+    assert [m.text for m in stopped.messages][0] == "stop me, edited" and stopped.messages[-1].status == STOPPED
+    assert len(stopped.records) == 3 and stopped.records[-1].status == STOPPED
     tab.screenshot(path=str(ARTIFACTS / "live-stopped.png"))
 
 

@@ -80,10 +80,11 @@ def test_another_processs_write_reruns_its_viewers_with_one_statement_per_poll(d
             system="s", window=10, backend="anthropic", model="claude-haiku-4-5"))
         cids.append(cid)
     reruns = Reruns()
-    watcher = Watcher(reruns, poll=0.2)
+    watcher = Watcher(reruns, lambda session: session != "closed-tab", poll=0.2)
     for n in range(20):  # 20 idle tabs over 3 conversations
         cid = cids[n % 3]
         watcher.show(f"tab-{n}", store, cid, store.last_message_id(cid))
+    watcher.show("closed-tab", store, cids[1], None)  # a tab closed since: forgotten at the next poll, never rerun
     sent = statements(store)
     time.sleep(1.1)
     assert reruns.asked == []  # nothing moved: nobody reruns

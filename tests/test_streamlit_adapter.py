@@ -66,6 +66,7 @@ def test_another_session_can_still_be_rerun_as_the_file_watcher_does():
     assert "session_id" in inspect.signature(Runtime.get_app_session).parameters
     assert "Threading: SAFE" in Runtime.get_app_session.__doc__
     assert streamlit_adapter.rerun_session("no-such-session") is False  # no runtime here: nothing to rerun
+    assert streamlit_adapter.session_alive("no-such-session") is False
 
 
 def test_a_run_still_knows_its_session():
