@@ -14,6 +14,8 @@ def test_a_png_and_a_pdf_are_uploaded_sent_shown_and_cited(served, api, page, tm
     (tmp_path / "report.pdf").write_bytes(pdf(2))
     open_app(page, served.url)
     upload_and_send(page, [tmp_path / "chart.png", tmp_path / "report.pdf"], "What do these show?")
+    page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stChatMessage"]')]
+        .some(m => m.innerText.includes('Sources'))""", timeout=60000)  # the reply, cited, is on the page
     text = idle(page)
     sent = api.requests[-1]["messages"][-1]["content"]
     assert [b["type"] for b in sent] == ["image", "document", "text"]
