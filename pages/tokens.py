@@ -13,6 +13,7 @@ from chat_core.backends import output_estimated
 from chat_core.conversation import window_label
 from chat_core.markdown_safety import literal
 from chat_core.whatif import what_if
+from chat_core.window import estimate_tokens
 from dashboard import state
 
 chat = state.chat()
@@ -31,6 +32,11 @@ cost_text = state.cost_text(chat)  # the sidebar's words too
 free = cost_text == "free"
 frame["running_cost_usd"] = frame["cost_usd"].cumsum() if priced else None
 frame["output_estimated"] = [output_estimated(record) for record in records]
+# The API counts thinking inside the output tokens and gives no count of its own: its share is
+# estimated from the stored thinking text (about 4 characters a token), never more than the output.
+thought = {m.id: sum(estimate_tokens(t.text) for t in m.thinking) for m in messages if m.thinking}
+frame["thinking_tokens"] = [min(record.usage.output_tokens, thought.get(record.message_id, 0)) for record in records]
+frame["answer_tokens"] = frame["output_tokens"] - frame["thinking_tokens"]
 
 total = chat.totals
 a, b, c, d = st.columns(4)
@@ -67,8 +73,18 @@ st.altair_chart(alt.layer(stacked, no_window).resolve_scale(color="independent")
                 width="stretch")
 
 st.subheader("Output per turn")
-st.altair_chart(alt.Chart(frame).mark_bar(color="#f58518").encode(
-    x=x, y=alt.Y("output_tokens:Q", title="output tokens"), tooltip=["turn", "output_tokens", "stop_reason"],
+OUTPUT_PARTS = {"answer_tokens": "answer", "thinking_tokens": "thinking (estimated)"}
+outputs = frame.melt(id_vars=["turn", "stop_reason"], value_vars=list(OUTPUT_PARTS), var_name="part",
+                     value_name="tokens")
+outputs["part"] = outputs["part"].map(OUTPUT_PARTS)
+if frame["thinking_tokens"].any():
+    st.caption("Thinking is billed as output; the API gives no count of its own, so its share is estimated "
+               "from the thinking's text.")
+st.altair_chart(alt.Chart(outputs).mark_bar().encode(
+    x=x, y=alt.Y("tokens:Q", title="output tokens", stack="zero"),
+    color=alt.Color("part:N", sort=list(OUTPUT_PARTS.values()), legend=legend,
+                    scale=alt.Scale(domain=list(OUTPUT_PARTS.values()), range=["#f58518", "#b279a2"])),
+    order=alt.Order("part:N"), tooltip=["turn", "part", "tokens", "stop_reason"],
 ).properties(height=180), width="stretch")
 
 COSTS = {"running_cost_usd": "billed", "no_cache_usd": "with no caching (computed)",
@@ -141,7 +157,8 @@ if frame["ttft_s"].notna().any():
 COLUMNS = {  # what one reads first, first
     "turn": ("Turn", None), "model": ("Model", None), "input_tokens": ("Input, uncached", None),
     "cache_write_tokens": ("Input written to cache", None), "cache_read_tokens": ("Input read from cache", None),
-    "output_tokens": ("Output tokens", None), "output_estimated": ("Output is an estimate", None), "cost_usd": ("Cost (USD)", 6), "running_cost_usd": ("Running cost (USD)", 6),
+    "output_tokens": ("Output tokens", None), "output_estimated": ("Output is an estimate", None),
+    "thinking_tokens": ("Of which thinking (estimate)", None), "cost_usd": ("Cost (USD)", 6), "running_cost_usd": ("Running cost (USD)", 6),
     "ttft_s": ("First token (s)", 3), "total_s": ("Reply time (s)", 3), "messages_sent": ("Messages sent", None),
     "unwindowed_input_tokens": ("Input with no window (estimate)", None), "status": ("Status", None),
     "stop_reason": ("Stop reason", None), "backend": ("Backend", None),

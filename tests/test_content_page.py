@@ -61,6 +61,10 @@ def test_thinking_is_set_in_the_sidebar_and_shown_above_the_reply(api, app):
     answer = at.chat_message[-1]
     panel = answer.expander[0]
     assert panel.label.startswith("Thought for ") and "Two plus two is four." in panel.markdown[0].value
+    at.switch_page("pages/tokens.py").run()  # thinking is its own series: estimated, within the output
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["thinking_tokens"]) == [0, 6] and all(table["thinking_tokens"] <= table["output_tokens"])
 
 
 def test_web_search_is_a_toggle_off_by_default_and_its_sources_are_links(api, app):
