@@ -281,15 +281,17 @@ def test_a_read_only_database_is_one_line_and_nothing_is_lost(api, tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'chat.db'}")
     chat = chat_on(store)
     list(chat.send("saved"))
+    # Streamed slowly: the reply's job (a thread) is still writing when the file turns read-only.
+    api.queue(reply("echo: the reply cannot be saved", delay=0.1))
     chunks = chat.send("the reply cannot be saved")
     first = next(chunks)
     read_only(store)
     rest = "".join(chunks)
-    reply = chat.messages[-1]
-    assert reply.text == first + rest == "echo: the reply cannot be saved" and reply.id is None
-    assert reply.unsaved.startswith(f"The database file {tmp_path / 'chat.db'} is read-only")
+    kept = chat.messages[-1]
+    assert kept.text == first + rest == "echo: the reply cannot be saved" and kept.id is None
+    assert kept.unsaved.startswith(f"The database file {tmp_path / 'chat.db'} is read-only")
     chat.refresh()
-    assert chat.messages[-1] is reply  # kept in view, marked, after a reload from the store
+    assert chat.messages[-1] is kept  # kept in view, marked, after a reload from the store
     with pytest.raises(StorageError, match="is read-only, so nothing new can be saved"):
         chat.send("not even the question")
     assert len(api.requests) == 2  # a message that could not be saved is not sent
@@ -297,7 +299,7 @@ def test_a_read_only_database_is_one_line_and_nothing_is_lost(api, tmp_path):
     stored = store.load(chat.conversation_id).messages
     assert [(m.text, m.status) for m in stored[:3]] == [
         ("saved", COMPLETE), ("echo: saved", COMPLETE), ("the reply cannot be saved", COMPLETE)]
-    assert stored[3].status == CUT_OFF and reply.text.startswith(stored[3].text)
+    assert stored[3].status == CUT_OFF and kept.text.startswith(stored[3].text)
 
 
 def test_a_damaged_or_deleted_database_file_is_named_with_what_to_do(api, tmp_path):
