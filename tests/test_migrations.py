@@ -25,7 +25,7 @@ def rows_for(url: str) -> int:
     """Messages enough for the pending migrations to take a few seconds on an idle machine
     (the issue's 800,000 took 12 s on SQLite on a busy machine, 480,000 take about 4 s on an idle
     one; PostgreSQL's migration 2 is slower a row)."""
-    return 480_000 if url.startswith("sqlite") else 40_000
+    return 480_000 if url.startswith("sqlite") else 120_000
 
 
 def build_old(url: str, schema: int, messages: int) -> None:
@@ -114,7 +114,7 @@ def kill_while_migrating(url: str, data_dir, after: float) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("schema, kills, share", [(1, [0.3, 1.0, 2.0], 1), (3, [0.3, 1.0], 0.6)])
+@pytest.mark.parametrize("schema, kills, share", [(1, [0.3, 1.0, 2.0], 1), (3, [0.3, 1.0], 1)])
 def test_a_migration_killed_part_way_is_simply_run_again(db_url, tmp_path, schema, kills, share):
     build_old(db_url, schema, int(rows_for(db_url) * share) // PER_CONVERSATION * PER_CONVERSATION)
     before = state(db_url)
