@@ -21,8 +21,9 @@ SCRIPT = """
         steady++;
       }
     }
-    // The page around it is drawn in steps (frames, replies): look again until it has stayed in view.
-    if (++tries < 40 && steady < 5) setTimeout(look, 150);
+    // The page around it is drawn in steps (frames, replies, a rerun): look again until it has stayed
+    // in view for 1.5 s (at most 9 s).
+    if (++tries < 60 && steady < 10) setTimeout(look, 150);
   };
   look();
 })();
