@@ -477,7 +477,9 @@ def follow_live(job, queued: list, started: bool) -> None:
             state.mark_stale()
             st.rerun()
         return
-    with st.chat_message("assistant"):
+    # Keyed: a block of its own, never the reused block of a bubble the run before drew here (whose
+    # later children would linger while this run streams).
+    with st.container(key="chat_live"), st.chat_message("assistant"):
         notice = st.empty()
         live = content.LiveReply()
         with live.body:

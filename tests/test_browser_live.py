@@ -170,6 +170,26 @@ def test_a_second_browser_watches_the_reply_live(server, api, browser, tab):
         other.context.close()
 
 
+def test_a_second_tab_crossing_into_the_queued_reply_shows_the_first_once(server, api, browser, tab):
+    open_at(tab, server.url)
+    api.queue(slow())
+    send(tab, "first of two")
+    shows(tab, "w5")
+    api.queue(slow(" ".join(f"q{i}" for i in range(60)), delay=0.08))
+    send(tab, "second, queued")
+    other = new_tab(browser)
+    try:
+        other.goto(url_of(tab))  # shows the first reply live, then reruns as the queued one starts
+        shows(other, "q8")
+        main = other.inner_text(MAIN)
+        # the run before drew the first reply live here: none of it lingers beside the stored reply
+        assert main.count("w59") == 1 and other.locator(".st-key-chat_stop").count() == 1, main
+        other.screenshot(path=str(ARTIFACTS / "live-second-tab-queued.png"))
+        idle(other)
+    finally:
+        other.context.close()
+
+
 def test_a_message_sent_mid_reply_is_queued_and_answered_after(server, api, tab):
     open_at(tab, server.url)
     api.queue(slow())
