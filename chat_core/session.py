@@ -176,8 +176,8 @@ class ChatSession(Held):
         """Save the user's message (with its `attachments`, chat_core.content), start its reply (a job
         the process owns), and return a viewer of it (with `events`: thinking and citations too).
 
-        The request is built from what is stored (reloaded first if another view
-        wrote since). While another reply of this conversation is being written,
+        The request is built from what is stored (read again when the store,
+        as it saves the message, says another view wrote since). While another reply of this conversation is being written,
         the message waits its turn (`queued`) and goes out when that one ends.
         Closing the viewer early stops the reply, unless `detach`: then it goes
         on, and is stored when it ends. However it ends (finished, failed,
@@ -185,7 +185,7 @@ class ChatSession(Held):
         InputTooLongError or ValueError before anything is saved, and
         StorageError when the message cannot be saved (nothing is sent then).
         """
-        text = self._checked(text, attachments)
+        text = self._checked(text, attachments, sync=False)  # whether another view wrote: told as it is saved
         if self.store is None:  # nothing to build a waiting message's request from later
             self._not_busy()
         return self._ask(self.messages, Message(USER, text, attachments=list(attachments)), notify, detach,
@@ -256,14 +256,15 @@ class ChatSession(Held):
             self.store.choose_version(self.conversation_id, message.id, self.owner)
             self.refresh()
 
-    def _checked(self, text: str, attachments: Sequence[Attachment] = ()) -> str:
+    def _checked(self, text: str, attachments: Sequence[Attachment] = (), sync: bool = True) -> str:
         text = self.check(text, attachments)
         if text is None:
             raise ValueError("the message is empty")
-        try:
-            self._sync()
-        except errors.StorageError as exc:
-            raise self._kept(Message(USER, text), exc) from None
+        if sync:
+            try:
+                self._sync()
+            except errors.StorageError as exc:
+                raise self._kept(Message(USER, text), exc) from None
         return text
 
     def _kept(self, message: Message, exc: errors.StorageError) -> errors.StorageError:
@@ -292,19 +293,33 @@ class ChatSession(Held):
 
     def _ask(self, history: Sequence[Message], user: Message, notify: Notify | None, detach: bool,
              replaced: Message | None = None, queue: bool = False, events: bool = False) -> Iterator[str]:
+        before = self.messages
         if self.store is not None:
             new = dict(system=self.settings.system, window=self.settings.window,
                        backend=self.backend.name, model=self.backend.model, thinking=self.settings.thinking,
                        web=self.settings.web)
             try:
-                self.conversation_id, user.id = self.store.add_user_message(self.conversation_id, user, self.owner, new)
+                self.conversation_id, user.id, newest = self.store.add_question(self.conversation_id, user, self.owner,
+                                                                                new)
             except errors.StorageError as exc:
                 raise self._kept(user, exc) from None
             self.title = self.title or title_from(user.text)
+            if newest != self._seen:  # another view wrote since this one read: what it asks after is read again
+                history = self._reread_before(user, history)
             self._seen = user.id
-        plan = Plan(user, list(history), self.messages, self.earlier, replaced)
+        plan = Plan(user, list(history), before, self.earlier, replaced)
         self.conversation.messages = list(history) + [user]
         return self._watch(plan, self._submit(plan, queue), notify, detach, events)
+
+    def _reread_before(self, user: Message, history: Sequence[Message]) -> Sequence[Message]:
+        """The thread before the just-stored `user`, as stored now (`history` when it cannot be read)."""
+        try:
+            if not self.refresh():
+                return history
+        except errors.StorageError:
+            return history
+        at = next((i for i, m in enumerate(self.messages) if m.id == user.id), None)
+        return history if at is None else self.messages[:at]
 
     def _job_key(self) -> Hashable:
         return (self.store.url if self.store is not None else id(self), self.conversation_id)
