@@ -392,15 +392,16 @@ class Store:
             first = rows[0][0] if rows and latest is not None else None
             records = [TurnRecord.from_row(row._mapping) for row in loading.page_records(conn, conversation_id, first)]
         now = time.time()
-        ended = self._cut_off([message_id for message_id, _, _, status, *_, writer, heartbeat, _, _ in rows
+        ended = self._cut_off([message_id for message_id, _, _, status, *_, writer, heartbeat, _, _, _ in rows
                                if status == STREAMING and gone(self.url, message_id, writer, heartbeat, now)])
         messages = []
-        for message_id, role, text, status, error, reply_to, edit_of, active, _writer, _heartbeat, *said in rows:
+        for message_id, role, text, status, error, reply_to, edit_of, active, _writer, _heartbeat, *said, _ in rows:
             text, status, error = ended.get(message_id, (text, status, error))
             messages.append(Message(role, text, status, error, id=message_id, reply_to=reply_to, edit_of=edit_of,
                                     active=bool(active), **content_store.reply_from(*said)))
-        with self.engine.connect() as conn:
-            content_store.load_attachments(conn, conversation_id, messages)
+        if any(row[-1] for row in rows):  # the files' rows, when a message of the page has any
+            with self.engine.connect() as conn:
+                content_store.load_attachments(conn, conversation_id, messages)
         info, sums = head
         return StoredConversation(ConversationInfo(*info), active_thread(messages), records, messages, sums,
                                   first or 0)
