@@ -97,11 +97,12 @@ class Held:
             return list(self.messages), list(self.records)
         return stored.messages + [m for m in self.messages if m.unsaved], stored.records
 
-    def changed_elsewhere(self) -> bool:
-        """True when another view wrote to this conversation since this one last read it."""
+    def changed_elsewhere(self, newest: int | None = None) -> bool:
+        """True when another view wrote to this conversation since this one last read it (`newest`:
+        its newest message id as the caller just read it, `Store.look`; else read here)."""
         if self.store is None or self.conversation_id is None:
             return False
-        return self.store.last_message_id(self.conversation_id) != self._seen
+        return (newest if newest is not None else self.store.last_message_id(self.conversation_id)) != self._seen
 
     def _sync(self) -> None:
         if self.changed_elsewhere() and not self.refresh():

@@ -208,6 +208,11 @@ class Store:
             ), {"owner": owner}).all()
         return [ConversationInfo(*row) for row in rows]
 
+    @staticmethod
+    def listed(conversations: list[ConversationInfo]) -> tuple:
+        """The fingerprint `look` gives for this list of one owner's conversations."""
+        return len(conversations), max((c.updated_at for c in conversations), default=None)
+
     @_guarded
     def latest_id(self, owner: str = LOCAL_OWNER) -> int | None:
         with self.engine.connect() as conn:
@@ -361,6 +366,20 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(sa.text("SELECT MAX(id) FROM messages WHERE conversation_id = :id"),
                                 {"id": conversation_id}).scalar()
+
+    @_guarded
+    def look(self, conversation_id: int | None, owner: str = LOCAL_OWNER) -> tuple[int | None, tuple]:
+        """In one statement, what a view checks on every run: the newest message id of the conversation
+        it shows (None for none), and the fingerprint of `owner`'s conversation list (`listed`): a
+        conversation created, deleted, renamed or written to changes it."""
+        wanted = conversation_id if conversation_id is not None and is_row_id(conversation_id) else None
+        with self.engine.connect() as conn:
+            newest, count, latest = conn.execute(sa.text(
+                "SELECT (SELECT MAX(id) FROM messages WHERE conversation_id = :id), "
+                "(SELECT COUNT(*) FROM conversations WHERE owner = :owner), "
+                "(SELECT MAX(updated_at) FROM conversations WHERE owner = :owner)"),
+                {"id": wanted, "owner": owner}).one()
+        return newest, (count, latest)
 
     @_guarded
     def last_message_ids(self, conversation_ids: list[int]) -> dict[int, int]:

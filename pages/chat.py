@@ -66,7 +66,7 @@ def picker_label(conversation_id: int, title: str, created_at: float) -> str:
 
 def conversation_picker() -> None:
     try:
-        conversations = db.list_conversations(chat.owner)
+        conversations = state.conversations(chat, wrote=started)
     except errors.StorageError as exc:
         st.caption(f":material/cloud_off: The conversation list cannot be read now. {state.plain(exc.message)}")
         return
