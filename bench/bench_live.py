@@ -244,16 +244,23 @@ def lag(first, second, api: LoopbackAPI, words: int = 40) -> list[float]:
     return [b[w] - a[w] for w in a if w in b]
 
 
+def opened_with_a_chat(browser, url: str):
+    """A page on `url` that sent "hello" and is idle again, its conversation in the URL (`?c=`)."""
+    page = open_page(browser, url)
+    box = page.locator('[data-testid="stChatInput"] textarea')
+    box.fill("hello")
+    box.press("Enter")
+    page.wait_for_function("() => location.search.includes('c=')")
+    wait_idle(page, True)
+    return page
+
+
 def views(api: LoopbackAPI, browser) -> None:
     print("\n== a second view of a live reply: how far behind the first ==")
     with tempfile.TemporaryDirectory() as folder:
         server = Server(APP, env_for(api, folder)).start()
         try:
-            a = open_page(browser, server.url)
-            a.locator('[data-testid="stChatInput"] textarea').fill("hello")
-            a.locator('[data-testid="stChatInput"] textarea').press("Enter")
-            a.wait_for_function("() => location.search.includes('c=')")
-            wait_idle(a, True)
+            a = opened_with_a_chat(browser, server.url)
             b = open_page(browser, a.evaluate("() => location.href"))
             wait_idle(b, True)
             gaps = lag(a, b, api)
@@ -268,11 +275,7 @@ def views(api: LoopbackAPI, browser) -> None:
         env = env_for(api, folder, CHAT_DATABASE_URL=POSTGRES)
         one, two = Server(APP, env).start(), Server(APP, env).start()
         try:
-            a = open_page(browser, one.url)
-            a.locator('[data-testid="stChatInput"] textarea').fill("hello")
-            a.locator('[data-testid="stChatInput"] textarea').press("Enter")
-            a.wait_for_function("() => location.search.includes('c=')")
-            wait_idle(a, True)
+            a = opened_with_a_chat(browser, one.url)
             b = open_page(browser, two.url + "/" + a.evaluate("() => location.search"))
             wait_idle(b, True)
             gaps = lag(a, b, api)

@@ -37,7 +37,9 @@ PAGE_START = """COALESCE((SELECT CASE WHEN edit_of IS NOT NULL AND edit_of < id 
     FROM messages WHERE conversation_id = :id AND role = 'user' AND active = 1
     ORDER BY id DESC LIMIT 1 OFFSET :skip), 0)"""
 
-MESSAGE_COLUMNS = "id, role, text, status, error, reply_to, edit_of, active, writer, heartbeat, thinking, citations"
+# The last column says whether the message has files: their rows are read only when one has (`load_attachments`).
+MESSAGE_COLUMNS = ("id, role, text, status, error, reply_to, edit_of, active, writer, heartbeat, thinking, citations, "
+                   "EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = messages.id) AS has_files")
 
 # A text that holds more than whitespace (`Message.sendable`): its length, else 0.
 _SENDABLE_LENGTH = {

@@ -8,39 +8,34 @@ each request the session reloads the conversation when another view wrote to
 it, so what is sent is built from what is stored. A write the store refuses
 leaves the message in memory, marked `unsaved` with the reason, never lost.
 
-A session holds the latest page of a stored conversation (`LATEST` questions and
-everything after them: what the page draws and the widest window sends), the
-totals as the database sums them, and of what comes before only its sums
-(`earlier`); older messages load when asked for (`load_earlier`, `reach`), and a
-request that sends more than the page holds (a window of *all*) loads it then.
+What a session holds of a stored conversation, and its reloading, are in
+chat_core/session_store.py; a reply's plan, its job and its storing in
+chat_core/reply_plan.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Hashable, Iterator, Sequence
 
 from . import errors
-from .backends.base import Backend, Notify, Reply
-from .backends.local import LocalBackend
+from .backends.base import Backend, Notify
 from .config import Settings
-from .content import Attachment, load_all
-from .conversation import (
-    ASSISTANT, COMPLETE, STOPPED, STREAMING, USER, Conversation, Message, build_request, versions, window_indices,
-    window_start,
-)
+from .content import Attachment
+from .conversation import ASSISTANT, USER, Conversation, Message, versions, window_indices
 from .jobs import JOBS, ReplyJob, Ticket, busy_error
 from .kept import KEPT, key as kept_key
 from .loading import Earlier, Summed
-from .storage import LOCAL_OWNER, StoredConversation, title_from
+from .reply_plan import Plan, Target, loaded, make_job
+from .session_store import LATEST, Held
+from .storage import LOCAL_OWNER, title_from
 from .text_in import encodable
-from .usage import Totals, TurnRecord, cost, min_cacheable_tokens, price_for, totals
+from .usage import Totals, TurnRecord, min_cacheable_tokens, totals
 from .window import SLIDE
 
-LATEST = 40  # questions a session holds: the page's latest 60 messages and the widest window (20 exchanges)
+__all__ = ["LATEST", "ChatSession"]
 
 
-class ChatSession:
+class ChatSession(Held):
     def __init__(
         self,
         backend: Backend,
@@ -122,91 +117,11 @@ class ChatSession:
         """Indices of past messages (of those held) that the next request will carry."""
         return window_indices(self.messages, *self.window_args, **self.earlier.window(*self.window_args))
 
-    def last_saved_id(self) -> int | None:
-        """The newest stored message this session holds, any version."""
-        return max((m.id for m in self.everything if m.id is not None), default=None)
-
     def record_for(self, message: Message) -> TurnRecord | None:
         """The usage record of a reply."""
         if message.id is None:
             return None
         return next((r for r in self.records if r.message_id == message.id), None)
-
-    def refresh(self) -> bool:
-        """Reload the conversation (its latest page, as many questions as held) from the store;
-        False when it is gone (deleted elsewhere).
-
-        Messages the store refused stay, at the end, marked unsaved."""
-        if self.store is None or self.conversation_id is None:
-            return True
-        try:
-            stored = self.store.load(self.conversation_id, self.owner, latest=self._questions, known=self._summed)
-        except errors.StorageError:
-            self._hold_kept()
-            raise
-        if stored is None:
-            return False
-        self._take(stored, unsaved=[m for m in self.messages if m.unsaved])
-        return True
-
-    def _hold_kept(self) -> None:
-        """The store cannot be read: hold what it refused (a reply that ended meanwhile, written by any
-        view of this process) in the place of the reply shown as streaming to the same question."""
-        kept = [m for m in KEPT.of(kept_key(self.store.url, self.owner, self.conversation_id))
-                if not any(m is n for n in self.messages)]
-        answered = {m.reply_to for m in kept if m.role == ASSISTANT}
-        if kept:
-            self.conversation.messages = [m for m in self.messages
-                                          if not (m.status == STREAMING and m.reply_to in answered)] + kept
-
-    def _take(self, stored: StoredConversation, unsaved: Sequence[Message] = ()) -> None:
-        info = stored.info
-        kept = KEPT.of(kept_key(self.store.url, self.owner, info.id))  # refused here or in another view
-        unsaved = [*kept, *(m for m in unsaved if not any(m is k for k in kept))]
-        self.conversation.messages = stored.messages + unsaved
-        self.everything = stored.versions
-        self.conversation.system = info.system
-        self.records = stored.records
-        self._summed = stored.summed
-        self.title = info.title
-        self.settings = self.settings.with_(system=info.system, window=info.window, thinking=info.thinking,
-                                            web=bool(info.web))
-        self._apply_prompt_cache()  # the backend follows the stored thinking and web settings
-        self._seen = self.last_saved_id()
-        # Of what lies before the page, only the sums (read once per process, chat_core.loading.SharedEarlier).
-        self.earlier = self.store.earlier(info.id, stored.start) if stored.start else Earlier()
-
-    def load_earlier(self, questions: int = LATEST) -> None:
-        """Hold `questions` more of the questions before the ones held (and their replies)."""
-        if self.earlier.messages:
-            self._questions += questions
-            self.refresh()
-
-    def reach(self, message_id: int) -> bool:
-        """Hold every message from `message_id` (a search hit) on; False when it is not in this conversation."""
-        if self.store is None or not self.stored:
-            return False
-        needed = self.store.questions_since(self.conversation_id, message_id)
-        if needed > self._questions:
-            self._questions = needed
-            self.refresh()
-        return needed > 0
-
-    def whole(self) -> tuple[list[Message], list[TurnRecord]]:
-        """Every message of the conversation as shown, and every usage record (an export, the Tokens
-        page): read from the store, the ones it refused (in memory, unsaved) after them."""
-        if self.store is None or not self.stored:
-            return list(self.messages), list(self.records)
-        stored = self.store.load(self.conversation_id, self.owner)
-        if stored is None:
-            return list(self.messages), list(self.records)
-        return stored.messages + [m for m in self.messages if m.unsaved], stored.records
-
-    def changed_elsewhere(self) -> bool:
-        """True when another view wrote to this conversation since this one last read it."""
-        if self.store is None or self.conversation_id is None:
-            return False
-        return self.store.last_message_id(self.conversation_id) != self._seen
 
     # -- changing ------------------------------------------------------------
 
@@ -261,8 +176,8 @@ class ChatSession:
         """Save the user's message (with its `attachments`, chat_core.content), start its reply (a job
         the process owns), and return a viewer of it (with `events`: thinking and citations too).
 
-        The request is built from what is stored (reloaded first if another view
-        wrote since). While another reply of this conversation is being written,
+        The request is built from what is stored (read again when the store,
+        as it saves the message, says another view wrote since). While another reply of this conversation is being written,
         the message waits its turn (`queued`) and goes out when that one ends.
         Closing the viewer early stops the reply, unless `detach`: then it goes
         on, and is stored when it ends. However it ends (finished, failed,
@@ -270,7 +185,7 @@ class ChatSession:
         InputTooLongError or ValueError before anything is saved, and
         StorageError when the message cannot be saved (nothing is sent then).
         """
-        text = self._checked(text, attachments)
+        text = self._checked(text, attachments, sync=False)  # whether another view wrote: told as it is saved
         if self.store is None:  # nothing to build a waiting message's request from later
             self._not_busy()
         return self._ask(self.messages, Message(USER, text, attachments=list(attachments)), notify, detach,
@@ -285,7 +200,7 @@ class ChatSession:
         self._not_busy()
         last = self._last_question()
         edited = Message(USER, text, edit_of=(last.edit_of or last.id) if last.id is not None else None,
-                         attachments=[_loaded(a, self.store) for a in last.attachments])  # its files stay with it
+                         attachments=[loaded(a, self.store) for a in last.attachments])  # its files stay with it
         return self._ask(self.messages[:self._position(last)], edited, notify, detach, replaced=last, events=events)
 
     def regenerate(self, notify: Notify | None = None, *, detach: bool = False, events: bool = False) -> Iterator[str]:
@@ -295,7 +210,7 @@ class ChatSession:
         user = self._last_question()
         at = self._position(user)
         after = self.messages[at + 1] if at + 1 < len(self.messages) else None
-        plan = _Plan(user, self.messages[:at], self.messages, self.earlier,
+        plan = Plan(user, self.messages[:at], self.messages, self.earlier,
                      replaced=after if after is not None and after.role == ASSISTANT else None)
         return self._watch(plan, self._submit(plan, queue=False), notify, detach, events)
 
@@ -341,14 +256,15 @@ class ChatSession:
             self.store.choose_version(self.conversation_id, message.id, self.owner)
             self.refresh()
 
-    def _checked(self, text: str, attachments: Sequence[Attachment] = ()) -> str:
+    def _checked(self, text: str, attachments: Sequence[Attachment] = (), sync: bool = True) -> str:
         text = self.check(text, attachments)
         if text is None:
             raise ValueError("the message is empty")
-        try:
-            self._sync()
-        except errors.StorageError as exc:
-            raise self._kept(Message(USER, text), exc) from None
+        if sync:
+            try:
+                self._sync()
+            except errors.StorageError as exc:
+                raise self._kept(Message(USER, text), exc) from None
         return text
 
     def _kept(self, message: Message, exc: errors.StorageError) -> errors.StorageError:
@@ -359,10 +275,6 @@ class ChatSession:
         if self.store is not None and self.conversation_id is not None:
             KEPT.add(kept_key(self.store.url, self.owner, self.conversation_id), message)
         return exc
-
-    def _sync(self) -> None:
-        if self.changed_elsewhere() and not self.refresh():
-            raise errors.StorageError("This conversation was deleted (in another tab?): start a new chat to send it.")
 
     def _position(self, message: Message) -> int:
         """Where this very message object sits in the thread (equal texts are not the same message)."""
@@ -381,62 +293,43 @@ class ChatSession:
 
     def _ask(self, history: Sequence[Message], user: Message, notify: Notify | None, detach: bool,
              replaced: Message | None = None, queue: bool = False, events: bool = False) -> Iterator[str]:
+        before = self.messages
         if self.store is not None:
             new = dict(system=self.settings.system, window=self.settings.window,
                        backend=self.backend.name, model=self.backend.model, thinking=self.settings.thinking,
                        web=self.settings.web)
             try:
-                self.conversation_id, user.id = self.store.add_user_message(self.conversation_id, user, self.owner, new)
+                self.conversation_id, user.id, newest = self.store.add_question(self.conversation_id, user, self.owner,
+                                                                                new)
             except errors.StorageError as exc:
                 raise self._kept(user, exc) from None
             self.title = self.title or title_from(user.text)
+            if newest != self._seen:  # another view wrote since this one read: what it asks after is read again
+                history = self._reread_before(user, history)
             self._seen = user.id
-        plan = _Plan(user, list(history), self.messages, self.earlier, replaced)
+        plan = Plan(user, list(history), before, self.earlier, replaced)
         self.conversation.messages = list(history) + [user]
         return self._watch(plan, self._submit(plan, queue), notify, detach, events)
+
+    def _reread_before(self, user: Message, history: Sequence[Message]) -> Sequence[Message]:
+        """The thread before the just-stored `user`, as stored now (`history` when it cannot be read)."""
+        try:
+            if not self.refresh():
+                return history
+        except errors.StorageError:
+            return history
+        at = next((i for i, m in enumerate(self.messages) if m.id == user.id), None)
+        return history if at is None else self.messages[:at]
 
     def _job_key(self) -> Hashable:
         return (self.store.url if self.store is not None else id(self), self.conversation_id)
 
-    def _submit(self, plan: "_Plan", queue: bool) -> Ticket:
+    def _submit(self, plan: Plan, queue: bool) -> Ticket:
         """Start the plan's reply, or queue it behind the conversation's live one."""
-        store, cid, owner = self.store, self.conversation_id, self.owner
-        backend, settings, window_args = self.backend, self.settings, self.window_args
+        target = Target(self.store, self.conversation_id, self.owner, self.backend, self.settings, self.window_args)
+        return JOBS.submit(self._job_key(), lambda waited: make_job(plan, target, waited), plan.user, queue=queue)
 
-        def start(waited: bool) -> ReplyJob:
-            moved = waited or any(m.status == STREAMING for m in plan.history)  # a reply ended meanwhile
-            if moved and store is not None and cid is not None:  # what it follows is in the store now
-                plan.history, plan.earlier = _stored_history(store, cid, owner, plan.user)
-            if plan.earlier.sizes and window_start(plan.history, *window_args, **plan.earlier.window(*window_args)) < 0:
-                # The window reaches before the page held (a window of "all"): this request loads it.
-                plan.history, plan.earlier = _stored_history(store, cid, owner, plan.user, whole=True)
-            request = build_request(plan.history, plan.user, *window_args, **plan.earlier.window(*window_args))
-            if store is not None:  # the files' bytes, once per hash, for the messages this request carries
-                load_all(request, store.blob)
-            reply = Reply(backend.name, backend.model)
-
-            def begin() -> None:
-                if store is not None and plan.user.id is not None:
-                    try:
-                        job.message_id = store.start_reply(cid, Message(ASSISTANT, "", reply_to=plan.user.id))
-                    except errors.StorageError:
-                        return  # no row yet: it is stored when it ends instead, if the store takes it then
-
-            def save(text: str) -> None:
-                if job.message_id is not None:
-                    try:
-                        store.save_text(job.message_id, text)
-                    except errors.StorageError:
-                        return  # the next save, or the end, tries again
-
-            job = ReplyJob(lambda note: backend.stream(settings.system, request, settings.max_tokens, reply, note),
-                           reply, plan.user, on_start=begin, on_save=save,
-                           on_finish=lambda ended: self._finish(plan, request, ended, store, cid, owner))
-            return job
-
-        return JOBS.submit(self._job_key(), start, plan.user, queue=queue)
-
-    def _watch(self, plan: "_Plan", ticket: Ticket, notify: Notify | None, detach: bool,
+    def _watch(self, plan: Plan, ticket: Ticket, notify: Notify | None, detach: bool,
                events: bool = False) -> Iterator[str]:
         """The reply's chunks; when it ends (or this viewer stops it), this session takes in what was stored."""
         try:
@@ -445,42 +338,7 @@ class ChatSession:
             if not detach or (ticket.job is not None and ticket.job.done):
                 self._settle(plan, ticket)
 
-    def _finish(self, plan: "_Plan", request: Sequence[Message], job: ReplyJob, store, cid, owner) -> None:
-        """On the job's thread, as it ends: the reply and its usage record, stored in one transaction.
-        A reply that did not make it (failed, or stopped before any text) gives the place back to the
-        version it was to replace."""
-        reply, user = job.reply, plan.user
-        message = Message(ASSISTANT, reply.text, job.status, job.error.message if job.error else None, reply_to=user.id,
-                          thinking=list(reply.thinking), citations=list(reply.citations))
-        if reply.thinking and reply.thinking_s is not None:
-            reply.thinking[0].seconds = round(reply.thinking_s, 1)
-        record = TurnRecord(
-            turn=0,  # handed out by the store, or by `_settle` when there is none
-            usage=reply.usage,
-            messages_sent=reply.messages_sent,
-            model=reply.model,
-            backend=reply.backend,
-            ttft_s=reply.ttft_s,
-            total_s=reply.total_s,
-            status=job.status,
-            cost_usd=cost(reply.usage, price_for(reply.backend, reply.model)),
-            stop_reason=reply.stop_reason,
-            unwindowed_input_tokens=self._unwindowed_estimate(request, plan, reply),
-        )
-        plan.takes_place = plan.replaced is None or job.status == COMPLETE or (job.status == STOPPED and bool(reply.text))
-        if store is not None and user.id is not None:
-            try:
-                message.id, record.turn = store.add_reply(cid, message, record, job.message_id)
-                record.message_id = message.id
-                if not plan.takes_place and plan.replaced.id is not None:
-                    store.choose_version(cid, plan.replaced.id, owner)
-            except errors.StorageError as exc:
-                if message.id is None:
-                    message.unsaved = exc.message
-                    KEPT.add(kept_key(store.url, owner, cid), message)
-        plan.result = (message, record)
-
-    def _settle(self, plan: "_Plan", ticket: Ticket) -> None:
+    def _settle(self, plan: Plan, ticket: Ticket) -> None:
         """Once the reply ended: this session's view of it, from the store (in memory when not stored)."""
         if ticket.wait() is None or plan.result is None or plan.settled:
             return
@@ -505,58 +363,7 @@ class ChatSession:
         if self._summed is not None and message.id is None:  # not in the store's sums: counted here
             self._summed = Summed(self._summed.totals + totals([record]), self._summed.upto)
 
-    def _unwindowed_estimate(self, request: Sequence[Message], plan: "_Plan", reply: Reply) -> int | None:
-        """Input tokens this turn would have cost with no window. Counted by the local
-        model's own tokenizer when the whole history is at hand; otherwise (and for
-        Claude) estimated: the tokens actually sent, scaled by how much more text the
-        whole history holds."""
-        sent_tokens = reply.usage.all_input_tokens
-        if not sent_tokens:
-            return None
-        history, user = plan.history, plan.user
-        if isinstance(self.backend, LocalBackend) and not plan.earlier.messages:
-            return self.backend.local.count_prompt_tokens(self.settings.system, build_request(history, user, 0))
-        system = len(self.settings.system)
-        sent_chars = system + sum(len(m.text) for m in request)
-        all_chars = (system + len(user.text) + sum(len(m.text) for m in history if m.sendable)
-                     + plan.earlier.chars)
-        return round(sent_tokens * all_chars / max(sent_chars, 1))
-
     def _persist(self, **fields) -> None:
         if self.store is not None and self.conversation_id is not None:
             self.store.update_conversation(self.conversation_id, self.owner, **fields)
 
-
-@dataclass
-class _Plan:
-    """One reply asked for: its question, what it follows, and what it came to."""
-
-    user: Message
-    history: list[Message]
-    before: list[Message]  # the thread as it was, to show again if an edit's reply fails (not stored)
-    earlier: Earlier  # the sums of what comes before `history` (a page of a long conversation)
-    replaced: Message | None = None  # the version it is to take the place of (a regenerate, an edit)
-    takes_place: bool = True
-    result: tuple[Message, TurnRecord] | None = None
-    settled: bool = False
-
-
-def _loaded(attachment: Attachment, store) -> Attachment:
-    """An attachment with its bytes in hand (read from the store by hash when they are not)."""
-    if attachment.data is None and store is not None:
-        attachment.data = store.blob(attachment.sha256)
-    return attachment
-
-
-def _stored_history(store, conversation_id: int, owner: str, user: Message,
-                    whole: bool = False) -> tuple[list[Message], Earlier]:
-    """What a message follows as stored now (a message that waited its turn): the latest page of
-    the thread before it and the sums of what comes before that, or (`whole`) all of it."""
-    stored = None if whole else store.load(conversation_id, owner, latest=LATEST)
-    if stored is None or not any(m.id == user.id for m in stored.messages):
-        stored = store.load(conversation_id, owner)
-    at = next((i for i, m in enumerate(stored.messages) if m.id == user.id), None) if stored is not None else None
-    if at is None:
-        raise errors.StorageError("The message waiting its turn was deleted (in another tab?) before it was sent.")
-    before = store.earlier(conversation_id, stored.start) if stored.start else Earlier()
-    return stored.messages[:at], before

@@ -141,6 +141,13 @@ class Store:
             sql += " FOR UPDATE"
         return conn.execute(sa.text(sql), {"id": conversation_id, "owner": owner}).first() is not None
 
+    @classmethod
+    def _hold(cls, conn, conversation_id: int) -> None:
+        """`_lock` where only the turn-taking matters (the conversation is known to exist): on SQLite
+        BEGIN IMMEDIATE holds the whole database already, so no statement is sent there."""
+        if conn.dialect.name != "sqlite":
+            cls._lock(conn, conversation_id)
+
     # -- conversations -------------------------------------------------------
 
     @_guarded
@@ -201,6 +208,11 @@ class Store:
             ), {"owner": owner}).all()
         return [ConversationInfo(*row) for row in rows]
 
+    @staticmethod
+    def listed(conversations: list[ConversationInfo]) -> tuple:
+        """The fingerprint `look` gives for this list of one owner's conversations."""
+        return len(conversations), max((c.updated_at for c in conversations), default=None)
+
     @_guarded
     def latest_id(self, owner: str = LOCAL_OWNER) -> int | None:
         with self.engine.connect() as conn:
@@ -210,10 +222,18 @@ class Store:
 
     # -- messages and turns --------------------------------------------------
 
-    @_guarded
     def add_user_message(self, conversation_id: int | None, message: Message, owner: str = LOCAL_OWNER,
                          new: dict | None = None) -> tuple[int, int]:
-        """Save a user message; returns (conversation id, message id).
+        """Save a user message; returns (conversation id, message id) (see `add_question`)."""
+        conversation_id, message_id, _ = self.add_question(conversation_id, message, owner, new)
+        return conversation_id, message_id
+
+    @_guarded
+    def add_question(self, conversation_id: int | None, message: Message, owner: str = LOCAL_OWNER,
+                     new: dict | None = None) -> tuple[int, int, int | None]:
+        """Save a user message; returns (conversation id, message id, the conversation's newest message
+        id before it): a view that held up to another id learns, from the same transaction, that
+        another view wrote since it last read.
 
         With `conversation_id` None, the conversation is created in the same
         transaction from `new` (system, window, backend, model): a conversation
@@ -222,23 +242,31 @@ class Store:
         if not all(is_row_id(i) for i in (conversation_id, message.edit_of) if i is not None):
             raise StorageError(GONE)
         now = time.time()
+        newest = None
         with self._write() as conn:
             if conversation_id is None:
                 conversation_id = self._create(conn, title=title_from(message.text), owner=owner, **(new or {}))
-            elif not self._lock(conn, conversation_id, owner):
-                raise StorageError(GONE)
+            else:
+                # One statement: the conversation is `owner`'s and held (the UPDATE locks its row, as
+                # `_lock` does), its title and time follow this message, and its newest message so far.
+                row = conn.execute(
+                    sa.text("UPDATE conversations SET updated_at = :now, "
+                            "title = CASE WHEN title = :default THEN :title ELSE title END "
+                            "WHERE id = :cid AND owner = :owner "
+                            "RETURNING (SELECT MAX(id) FROM messages WHERE conversation_id = :cid)"),
+                    {"now": now, "cid": conversation_id, "owner": owner, "default": DEFAULT_TITLE,
+                     "title": title_from(message.text)},
+                ).first()
+                if row is None:
+                    raise StorageError(GONE)
+                newest = row[0]
             if message.edit_of is not None:
                 conn.execute(sa.text("UPDATE messages SET active = 0 WHERE conversation_id = :cid AND role = 'user' "
                                      "AND active = 1 AND (id = :root OR edit_of = :root)"),
                              {"cid": conversation_id, "root": message.edit_of})
             message_id = self._insert(conn, conversation_id, message, now)
             content_store.save_attachments(conn, message_id, message.attachments)
-            conn.execute(
-                sa.text("UPDATE conversations SET updated_at = :now, "
-                        "title = CASE WHEN title = :default THEN :title ELSE title END WHERE id = :cid"),
-                {"now": now, "cid": conversation_id, "default": DEFAULT_TITLE, "title": title_from(message.text)},
-            )
-        return conversation_id, message_id
+        return conversation_id, message_id, newest
 
     @_guarded
     def start_reply(self, conversation_id: int, message: Message) -> int:
@@ -248,7 +276,7 @@ class Store:
             raise StorageError(GONE)
         now = time.time()
         with self._write() as conn:
-            self._lock(conn, conversation_id)
+            self._hold(conn, conversation_id)
             conn.execute(sa.text("UPDATE messages SET active = 0 "
                                  "WHERE reply_to = :asked AND role = 'assistant' AND active = 1"),
                          {"asked": message.reply_to})
@@ -286,7 +314,7 @@ class Store:
         for attempt in itertools.count():
             try:
                 with self._write() as conn:
-                    self._lock(conn, conversation_id)
+                    self._hold(conn, conversation_id)
                     if message_id is None:
                         # The newest reply to a question is the one shown and sent; earlier ones stay as versions.
                         conn.execute(sa.text("UPDATE messages SET active = 0 "
@@ -302,14 +330,16 @@ class Store:
                     if message.thinking or message.citations:
                         conn.execute(sa.text("UPDATE messages SET thinking = :thinking, citations = :citations "
                                              "WHERE id = :id"), {**content_store.reply_content(message), "id": reply_id})
-                    turn = conn.execute(sa.text("SELECT COALESCE(MAX(turn), 0) + 1 FROM turns WHERE conversation_id = :cid"),
-                                        {"cid": conversation_id}).scalar_one()
-                    row = {**record.as_row(), "turn": turn, "message_id": reply_id}
-                    conn.execute(
-                        sa.text("INSERT INTO turns (conversation_id, " + ", ".join(row) + ") "
-                                "VALUES (:conversation_id, " + ", ".join(f":{name}" for name in row) + ")"),
+                    # The next turn number, taken in the INSERT itself.
+                    row = {**record.as_row(), "message_id": reply_id}
+                    row.pop("turn", None)
+                    turn = conn.execute(
+                        sa.text("INSERT INTO turns (conversation_id, turn, " + ", ".join(row) + ") "
+                                "SELECT :conversation_id, COALESCE(MAX(turn), 0) + 1, "
+                                + ", ".join(f":{name}" for name in row)
+                                + " FROM turns WHERE conversation_id = :conversation_id RETURNING turn"),
                         {"conversation_id": conversation_id, **row},
-                    )
+                    ).scalar_one()
                 return reply_id, turn
             except sa.exc.IntegrityError:
                 if attempt >= 4:
@@ -336,6 +366,20 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(sa.text("SELECT MAX(id) FROM messages WHERE conversation_id = :id"),
                                 {"id": conversation_id}).scalar()
+
+    @_guarded
+    def look(self, conversation_id: int | None, owner: str = LOCAL_OWNER) -> tuple[int | None, tuple]:
+        """In one statement, what a view checks on every run: the newest message id of the conversation
+        it shows (None for none), and the fingerprint of `owner`'s conversation list (`listed`): a
+        conversation created, deleted, renamed or written to changes it."""
+        wanted = conversation_id if conversation_id is not None and is_row_id(conversation_id) else None
+        with self.engine.connect() as conn:
+            newest, count, latest = conn.execute(sa.text(
+                "SELECT (SELECT MAX(id) FROM messages WHERE conversation_id = :id), "
+                "(SELECT COUNT(*) FROM conversations WHERE owner = :owner), "
+                "(SELECT MAX(updated_at) FROM conversations WHERE owner = :owner)"),
+                {"id": wanted, "owner": owner}).one()
+        return newest, (count, latest)
 
     @_guarded
     def last_message_ids(self, conversation_ids: list[int]) -> dict[int, int]:
@@ -367,15 +411,16 @@ class Store:
             first = rows[0][0] if rows and latest is not None else None
             records = [TurnRecord.from_row(row._mapping) for row in loading.page_records(conn, conversation_id, first)]
         now = time.time()
-        ended = self._cut_off([message_id for message_id, _, _, status, *_, writer, heartbeat, _, _ in rows
+        ended = self._cut_off([message_id for message_id, _, _, status, *_, writer, heartbeat, _, _, _ in rows
                                if status == STREAMING and gone(self.url, message_id, writer, heartbeat, now)])
         messages = []
-        for message_id, role, text, status, error, reply_to, edit_of, active, _writer, _heartbeat, *said in rows:
+        for message_id, role, text, status, error, reply_to, edit_of, active, _writer, _heartbeat, *said, _ in rows:
             text, status, error = ended.get(message_id, (text, status, error))
             messages.append(Message(role, text, status, error, id=message_id, reply_to=reply_to, edit_of=edit_of,
                                     active=bool(active), **content_store.reply_from(*said)))
-        with self.engine.connect() as conn:
-            content_store.load_attachments(conn, conversation_id, messages)
+        if any(row[-1] for row in rows):  # the files' rows, when a message of the page has any
+            with self.engine.connect() as conn:
+                content_store.load_attachments(conn, conversation_id, messages)
         info, sums = head
         return StoredConversation(ConversationInfo(*info), active_thread(messages), records, messages, sums,
                                   first or 0)

@@ -38,11 +38,12 @@ def picker_label(conversation_id: int, title: str, created_at: float) -> str:
     return f"{short} · {when} · #{conversation_id}"
 
 
-def conversation_picker() -> None:
+def conversation_picker(wrote: bool) -> None:
+    """`wrote`: this run sent a message (the list is read again; else only when the store says it moved)."""
     chat = state.chat()
     cid, db = chat.conversation_id, chat.store
     try:
-        conversations = db.list_conversations(chat.owner)
+        conversations = state.conversations(chat, wrote=wrote)
     except errors.StorageError as exc:
         st.caption(f":material/cloud_off: The conversation list cannot be read now. {state.plain(exc.message)}")
         return

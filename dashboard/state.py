@@ -25,6 +25,7 @@ from dashboard.live import Watcher
 CHAT = "chat"  # session_state key of this browser session's ChatSession
 NOTICE = "chat_notice"  # a one-line notice for the next run of the page
 STALE = "chat_stale"  # set when the store changed in a way a newest-id check cannot see (a reply ended)
+LISTED = "chat_listed"  # this run's fingerprint of the owner's conversation list (Store.look), and the list last read
 
 
 @st.cache_resource(show_spinner=False)
@@ -244,6 +245,7 @@ def current_chat() -> ChatSession:
     every page. Stops the page with one line when the store fails."""
     me = owner()
     chat = st.session_state.get(CHAT)
+    st.session_state[LISTED] = (None, st.session_state.get(LISTED, (None, None))[1])  # unchecked until `_fresh`
     try:
         if chat is None or chat.owner != me or _moved_by_browser(chat):
             chat = _from_url()  # just read from the store
@@ -268,13 +270,25 @@ def current_chat() -> ChatSession:
 
 def _fresh(chat: ChatSession) -> bool:
     """Bring the session up to what is stored; False when its conversation was deleted. One small
-    statement when nothing moved (most runs: a slider, a click): the whole conversation is read again
-    only when a message was added or removed, a reply shown as streaming may have grown or ended, or
-    a run asked for it (`mark_stale`)."""
-    if st.session_state.pop(STALE, False) or any(m.status == STREAMING for m in chat.messages) \
-            or chat.changed_elsewhere():
+    statement when nothing moved (most runs: a slider, a click), which also tells whether the
+    conversation list moved (`conversations`): the whole conversation is read again only when a
+    message was added or removed, a reply shown as streaming may have grown or ended, or a run asked
+    for it (`mark_stale`)."""
+    if st.session_state.pop(STALE, False) or any(m.status == STREAMING for m in chat.messages):
         return chat.refresh()
-    return True
+    newest, listed = chat.store.look(chat.conversation_id, chat.owner)
+    st.session_state[LISTED] = (listed, st.session_state[LISTED][1])
+    return chat.refresh() if chat.changed_elsewhere(newest) else True
+
+
+def conversations(chat: ChatSession, wrote: bool = False) -> list:
+    """The owner's conversations, newest first: read again only when this run's check (`_fresh`)
+    saw the list move since it was last read, or this run wrote to it (`wrote`: a message sent)."""
+    listed, known = st.session_state.get(LISTED, (None, None))
+    if wrote or known is None or listed is None or chat.store.listed(known) != listed:
+        known = chat.store.list_conversations(chat.owner)
+        st.session_state[LISTED] = (None if wrote else listed, known)
+    return known
 
 
 def sync_url(chat: ChatSession) -> None:

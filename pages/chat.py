@@ -33,7 +33,7 @@ if started:  # `?c=` as soon as the conversation exists (a new chat's from its f
     state.sync_url(chat)  # mid-reply comes back to it
 with st.sidebar:
     show_counters()
-    conversation_picker()
+    conversation_picker(wrote=started)
     with st.popover("Search conversations", icon=":material/search:", width="stretch", key=SEARCH_OPEN,
                     on_change="rerun"):
         search_box()

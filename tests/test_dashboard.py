@@ -1,5 +1,6 @@
 """Both dashboard pages through streamlit.testing.v1.AppTest, against the loopback Claude API."""
 
+from chat_core.conversation import Message
 from chat_core.storage import Store
 import pytest
 
@@ -537,3 +538,34 @@ def test_a_stopped_claude_reply_shows_its_output_count_as_an_estimate(api, app):
     at.switch_page(TOKENS).run()
     assert [m.value for m in at.metric if m.label == "Output tokens"] == shown
     assert list(at.dataframe[0].value["output_estimated"]) == [False, True]
+
+
+def test_the_conversation_list_is_read_again_only_when_it_moved(api, app, isolated):
+    """Each run checks, in the statement that checks its conversation, whether the owner's list moved;
+    a run where nothing moved draws the list it read before, and any write elsewhere (a new chat, a
+    rename, a message, a deletion on another server) shows in the next run."""
+    import sqlalchemy as sa
+
+    from dashboard import state
+
+    at = app()
+    send(at, "mine")
+    store = state.store(state.base_settings().database_url)
+    lists = []
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda _c, _cur, sql, *_: lists.append(sql) if sql.lstrip().startswith("SELECT id, title") else None)
+    at.run()
+    assert lists == [] and picker(at).options[0].startswith("mine")
+    other = Store(f"sqlite:///{isolated / 'data' / 'chat.db'}")  # another server's store
+    cid, _ = other.add_user_message(None, Message("user", "from elsewhere"), new=dict(
+        system="s", window=10, backend="local", model="m"))
+    at.run()
+    assert len(lists) == 1 and picker(at).options[0].startswith("from elsewh")
+    other.rename(cid, "renamed there")
+    at.run()
+    assert len(lists) == 2 and picker(at).options[0].startswith("renamed there")
+    other.delete_conversation(cid)
+    at.run()
+    assert len(lists) == 3 and picker(at).options[0].startswith("mine")
+    at.run()
+    assert len(lists) == 3

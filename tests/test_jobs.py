@@ -132,6 +132,30 @@ def test_one_reply_at_a_time_a_message_sent_meanwhile_waits_its_turn(api, db_url
     assert [m.text for m in tab_b.messages] == ["first", WORDS, "second", "echo: second"]
 
 
+def test_a_message_from_a_view_behind_the_store_is_sent_after_what_the_store_holds(api, db_url):
+    """Tab A has not read tab B's exchange when it sends: the store says so as it saves A's message
+    (no statement of its own), and A's request and thread carry B's exchange before A's question."""
+    import sqlalchemy as sa
+
+    store = Store(db_url)
+    tab_a = chat_on(store)
+    list(tab_a.send("first"))
+    tab_b = ChatSession.resume(store, tab_a.conversation_id, tab_a.backend, tab_a.settings)
+    list(tab_b.send("from b"))
+    checks = []
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda _c, _cur, sql, *_: checks.append(sql) if "MAX(id) FROM messages" in sql else None)
+    assert "".join(tab_a.send("from a")) == "echo: from a"
+    assert not [sql for sql in checks if sql.lstrip().upper().startswith("SELECT")]  # told by the write itself
+    assert [m["content"] for m in api.requests[-1]["messages"]] == ["first", "echo: first", "from b", "echo: from b",
+                                                                   "from a"]
+    assert [m.text for m in tab_a.messages] == ["first", "echo: first", "from b", "echo: from b", "from a",
+                                                "echo: from a"]
+    # A view that is not behind sends what it holds, and reads nothing before it does.
+    assert "".join(tab_a.send("again")) == "echo: again"
+    assert [m["content"] for m in api.requests[-1]["messages"]][-3:] == ["from a", "echo: from a", "again"]
+
+
 def test_a_queued_message_can_be_withdrawn_before_its_turn(api, db_url):
     store = Store(db_url)
     chat = chat_on(store)
