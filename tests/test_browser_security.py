@@ -124,6 +124,10 @@ def test_a_hostile_reply_loads_nothing_and_the_page_asks_no_other_host(verbose, 
         idle(page)
         assert hit.inner_text().startswith(shown_title)  # the title as plain text, not markup
         assert hit.locator("a, img, strong").count() == 0
+        # The snippet is plain text too: the reply's address in it is no link (GitHub-flavoured Markdown
+        # would make one of any bare `http://…` or `www.…`), only the match is bold.
+        results = page.locator('[data-testid="stPopoverBody"]')
+        assert "/md-image?d=secret" in results.inner_text() and results.locator("a, img").count() == 0
         page.screenshot(path=str(ARTIFACTS / "security-search.png"))
         page.wait_for_timeout(1000)  # anything late (a lazy image) would have asked by now
 
