@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 
 import pytest
 
@@ -83,6 +84,14 @@ def shot(tab, name: str, theme: str) -> None:
 def pick_conversation(tab, cid: int) -> None:
     tab.locator(f'{SIDEBAR} [class*="st-key-chat_pick_"] [role="combobox"]').click()
     tab.get_by_role("option").filter(has_text=f"#{cid}").click()
+
+
+# Each Vega chart (drawn as SVG): its x and y axis labels with their transforms, and its legend's symbols.
+CHART_PARTS = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"] svg')].map(svg => {
+    const labels = axis => [...axis.querySelectorAll('.role-axis-label text')].map(t => [t.textContent, t.getAttribute('transform') || '']);
+    const axes = [...svg.querySelectorAll('.role-axis')].map(labels).filter(l => l.length);
+    return {x: axes[0], y: axes[1], legend: [...svg.querySelectorAll('.role-legend-symbol path')].map(p => p.getAttribute('d'))};
+})"""
 
 
 def main_text(tab) -> str:
@@ -209,7 +218,16 @@ def test_the_token_page_reads_at_a_glance(served, api, tab, isolated, theme):
     tab.wait_for_selector('[data-testid="stVegaLiteChart"]')
     idle(tab)
     assert tab.locator('[data-testid="stException"]').count() == 0 and "Tokens per turn" in main_text(tab)
-    for part, name in [('[data-testid="stVegaLiteChart"] >> nth=2', "cost"), ('[data-testid="stDataFrame"]', "table")]:
+    tab.wait_for_timeout(800)  # the charts draw
+    charts = tab.evaluate(CHART_PARTS)
+    assert len(charts) == 4  # input, output, running cost, time to first token
+    for chart in charts:
+        assert all("rotate" not in where for _, where in chart["x"]), chart["x"]  # turn numbers upright
+        assert len(chart["y"]) >= 3, chart["y"]  # a scale one can read (the output chart was squashed to "0")
+    # The running cost's legend shows each line as a stroke, as drawn (not a point's circle or square).
+    assert charts[2]["legend"] and all(re.fullmatch(r"M-?[\d.]+,0L[\d.]+,0", d) for d in charts[2]["legend"]), charts[2]
+    for part, name in [('[data-testid="stVegaLiteChart"] >> nth=1', "output"),
+                       ('[data-testid="stVegaLiteChart"] >> nth=2', "cost"), ('[data-testid="stDataFrame"]', "table")]:
         tab.locator(part).scroll_into_view_if_needed()
         tab.wait_for_timeout(800)  # the chart draws
         shot(tab, f"tokens-{name}", theme)

@@ -504,6 +504,8 @@ def test_the_token_table_has_named_columns_and_rounded_numbers(api, app):
     assert {name: column.get("label") for name, column in config.items()}["cache_read_tokens"] == "Input read from cache"
     assert all(column.get("label") and "_" not in column["label"] for name, column in config.items() if name != "_index")
     assert config["cost_usd"]["type_config"]["format"] == "%.6f"
+    # token counts grouped by thousands (4,356), as the metrics above the table show them
+    assert {config[name]["type_config"]["format"] for name in config if name.endswith("_tokens")} == {"localized"}
     costs = table.value["cost_usd"]
     assert (costs == costs.round(6)).all() and costs.gt(0).all()  # dollars to the micro-dollar, no float noise
 
