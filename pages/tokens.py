@@ -136,7 +136,10 @@ elif priced:
         st.caption("The plain sliding window would have sent what this chat sent (its window never had to let go "
                    "of an exchange early), so it costs the same as no caching: one line shows both.")
     saved = whatifs["no_cache_usd"].sum() - frame["cost_usd"].sum()
-    if saved >= 0:
+    if not (frame["cache_write_tokens"].any() or frame["cache_read_tokens"].any()):
+        st.caption("Nothing was written to the prompt cache or read from it in this conversation, so caching "
+                   "changed nothing.")
+    elif saved >= 0:
         st.caption(f"Prompt caching saved {format_cost(saved)} in this conversation (computed from the recorded "
                    "tokens and the prices).")
     else:

@@ -521,6 +521,9 @@ def test_the_two_computed_cost_lines_can_be_told_apart(api, app):
     # Short turns never fill the window: the plain slide costs what no caching does, drawn as one labelled line.
     assert "with no caching (computed), or the plain sliding window" in text and "plain sliding window, no cache" not in text
     assert any("coincide" in c or "one line shows both" in c for c in captions(at))
+    # too short to cache: no "saved $0.0000"
+    assert "Nothing was written to the prompt cache or read from it" in " ".join(captions(at))
+    assert not [c for c in captions(at) if "caching saved" in c]
 
 
 def test_a_stopped_claude_reply_shows_its_output_count_as_an_estimate(api, app):
