@@ -239,3 +239,27 @@ def test_the_token_page_reads_at_a_glance(served, api, tab, isolated, theme):
     assert all("_" not in name for name in rows[0])
     costs = [row[rows[0].index("Cost (USD)")] for row in rows[1:]]
     assert len(costs) == 3 and all(len(cost.split(".")[-1]) <= 6 for cost in costs), costs
+
+
+@both_themes
+def test_the_reply_actions_line_up_in_the_themes_colours(served, api, tab, isolated, theme):
+    """The last reply's copy button (a frame of its own, which inherits no colour) is drawn in the
+    colour of the icons beside it, and in the same place as an earlier reply's copy button."""
+    cid = stored_chat(store(isolated), ["first question", "second question"])
+    open_app(tab, f"{served.url}/?c={cid}")  # a first load: Streamlit may not know the theme yet
+    tab.wait_for_timeout(500)
+    earlier = tab.locator('[class*="st-key-chat_copy_"] [data-testid="stIconMaterial"]').first
+    regenerate = tab.locator('.st-key-chat_regenerate [data-testid="stIconMaterial"]').first
+    frame = tab.locator('[data-testid="stChatMessage"] iframe').last
+    copy = frame.content_frame.locator("svg")
+    colour = lambda icon: icon.evaluate("e => getComputedStyle(e).color")  # noqa: E731
+    assert colour(copy) == colour(regenerate) == colour(earlier)
+    boxes = {name: icon.bounding_box() for name, icon in [("earlier", earlier), ("copy", copy), ("regenerate", regenerate)]}
+    assert boxes["copy"]["x"] == boxes["earlier"]["x"], boxes  # one column of copy icons
+    assert abs((boxes["copy"]["y"] + boxes["copy"]["height"] / 2) - (boxes["regenerate"]["y"] + boxes["regenerate"]["height"] / 2)) < 1, boxes
+    assert boxes["copy"]["width"] == boxes["regenerate"]["width"], boxes
+    gap = boxes["regenerate"]["x"] - boxes["copy"]["x"] - boxes["copy"]["width"]
+    assert gap <= 16, boxes  # a tight row
+    last = tab.locator('[data-testid="stChatMessage"]').last.bounding_box()
+    tab.screenshot(path=str(ARTIFACTS / f"ux-reply-actions-{theme}.png"),
+                   clip={"x": last["x"], "y": last["y"], "width": last["width"], "height": last["height"]})
