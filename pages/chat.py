@@ -11,7 +11,7 @@ import streamlit as st
 from chat_core import FAILED, STOPPED, ChatSession, errors, follow_stored
 from chat_core.conversation import ASSISTANT, STREAMING, USER, usable_exchanges
 from chat_core.export import to_json, to_markdown
-from chat_core.markdown_safety import literal, safe_markdown
+from chat_core.markdown_safety import literal, safe_markdown, safe_streaming
 from chat_core.search import MATCH_END, MATCH_START, search
 from chat_core.backends import truncation_note
 from chat_core.backends.claude_env import DEFAULT_MODEL as CLAUDE_DEFAULT
@@ -500,7 +500,7 @@ def follow_live(job, queued: list, started: bool) -> None:
     watching.following(session, token)  # this run redraws by itself when the reply ends
     try:
         chunks = job.follow(notice.caption, detach=True, events=True) if job is not None else follow_stored(db, row.id)
-        stream_markdown(live.text(chunks), safe_markdown, box)  # st.write_stream, with each state made safe
+        stream_markdown(live.text(chunks), safe_streaming, box)  # st.write_stream, with each state made safe
     except errors.StorageError as exc:
         if job is None:  # the store went away while following it: say so once, no redraw until it is back
             notice.warning(state.plain(exc.message), icon=":material/cloud_off:")
