@@ -28,7 +28,7 @@ from markdown_it.rules_inline import html_inline as _html_inline_rule
 from markdown_it.rules_inline import image as _image_rule
 from markdown_it.token import Token
 
-__all__ = ["literal", "safe_markdown", "self_contained"]
+__all__ = ["literal", "safe_markdown", "safe_streaming", "self_contained"]
 
 IMAGE_ICON = "🖼"
 _KEPT_IMAGE = re.compile(r"data:image/(?:png|gif|jpeg|webp);", re.IGNORECASE)  # inline bytes: no request
@@ -86,6 +86,22 @@ def safe_markdown(text: str, *, html: bool = False) -> str:
     if _live(safe, html):  # a rewrite the parser reads differently: never show it live
         safe = blunt(text, html)
     return safe
+
+
+# The end of a text inside an image being written: its alt text, or its address, not closed yet.
+_UNFINISHED_IMAGE = re.compile(r"!\[(?:[^\]]*|[^\]]*\]\([^)]*)\Z")
+HELD_BACK = 2_000  # characters at most held back as an unfinished image
+
+
+def safe_streaming(text: str) -> str:
+    """`safe_markdown` for the text of a reply still streaming, for a renderer that completes unclosed
+    Markdown as it streams (Streamlit's `st.write_stream` does): an image still being written at the
+    end is left out until it is closed, as completing it would draw an image (of a half-written
+    address, or of a placeholder) before the rewrite can see it."""
+    start = text.rfind("![", max(0, len(text) - HELD_BACK))
+    if start >= 0 and _UNFINISHED_IMAGE.match(text, start):
+        text = text[:start]
+    return safe_markdown(text)
 
 
 def self_contained(text: str) -> str:

@@ -67,8 +67,15 @@ class StoredConversation:
 
 
 def title_from(text: str) -> str:
-    """A conversation's title from its first message."""
-    return " ".join(text.split())[:TITLE_LENGTH] or DEFAULT_TITLE
+    """A conversation's title from its first message: at most TITLE_LENGTH characters, a longer
+    message cut after its last whole word that fits (inside a long word if it must), marked with `…`."""
+    words = " ".join(text.split())
+    if len(words) <= TITLE_LENGTH:
+        return words or DEFAULT_TITLE
+    cut = words[:TITLE_LENGTH]  # its last character a space when a word ends right at the length
+    if " " not in cut[TITLE_LENGTH // 2:]:
+        return cut[:TITLE_LENGTH - 1] + "…"
+    return cut[:cut.rfind(" ")].rstrip(",;:-–—") + "…"
 
 
 def _guarded(method):

@@ -205,7 +205,11 @@ def totals(records: Iterable[TurnRecord]) -> Totals:
 
 
 def format_cost(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:.4f}"
+    """Dollars to the hundredth of a cent; a cost too small to show so is `<$0.0001`, never `$0.0000`
+    (which reads as free)."""
+    if value is None:
+        return "unknown"
+    return "<$0.0001" if 0 < value < 0.00005 else f"${value:.4f}"
 
 
 def known_models() -> list[str]:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from chat_core import errors, follow_stored
 from chat_core.conversation import STREAMING, USER
-from chat_core.markdown_safety import safe_markdown
+from chat_core.markdown_safety import safe_streaming
 from dashboard import content, state, streamlit_adapter
 from dashboard.history import EDITING, show_text
 from dashboard.streamlit_adapter import stream_markdown
@@ -104,7 +104,7 @@ def follow_live(job, queued: list, started: bool) -> None:
     watching.following(session, token)  # this run redraws by itself when the reply ends
     try:
         chunks = job.follow(notice.caption, detach=True, events=True) if job is not None else follow_stored(db, row.id)
-        stream_markdown(live.text(chunks), safe_markdown, box)  # st.write_stream, with each state made safe
+        stream_markdown(live.text(chunks), safe_streaming, box)  # st.write_stream, with each state made safe
     except errors.StorageError as exc:
         if job is None:  # the store went away while following it: say so once, no redraw until it is back
             notice.warning(state.plain(exc.message), icon=":material/cloud_off:")

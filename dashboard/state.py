@@ -5,7 +5,6 @@ every run so a page never shows something different from what is stored."""
 from __future__ import annotations
 
 import os
-import re
 import threading
 
 import streamlit as st
@@ -17,6 +16,7 @@ from chat_core.conversation import STREAMING
 from chat_core.errors import redact_url
 from chat_core.ids import conversation_id_from_url
 from chat_core.kept import KEPT, key as kept_key
+from chat_core.markdown_safety import literal
 from chat_core.session import LATEST
 from chat_core.storage import Store
 from dashboard import access, streamlit_adapter
@@ -134,8 +134,9 @@ def notice(text: str) -> None:
 
 
 def plain(text: str) -> str:
-    """`text` for a Markdown-rendering element, shown exactly as written."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:@])", r"\\\1", text)
+    """`text` for a Markdown-rendering element, shown exactly as written: no markup, and no link
+    made of a bare `http://…` or `www.…` in it (chat_core.markdown_safety.literal)."""
+    return literal(text)
 
 
 def cost_text(chat: ChatSession) -> str:

@@ -45,7 +45,7 @@ b.metric("Read from cache", f"{total.usage.cache_read_tokens:,}")
 c.metric("Output tokens", state.output_text(chat), help=state.OUTPUT_HELP)
 d.metric("Cost", cost_text)
 
-x = alt.X("turn:O", title="turn")
+x = alt.X("turn:O", title="turn", axis=alt.Axis(labelAngle=0))  # turn numbers upright
 INPUT_PARTS = {"input_tokens": "uncached", "cache_write_tokens": "written to cache",
                "cache_read_tokens": "read from cache"}
 inputs = frame.melt(id_vars=["turn"], value_vars=list(INPUT_PARTS), var_name="part", value_name="tokens")
@@ -60,10 +60,12 @@ stacked = alt.Chart(inputs).mark_bar().encode(
 )
 NO_WINDOW = "with no window"
 no_window = alt.Chart(frame.dropna(subset=["unwindowed_input_tokens"]).assign(line=NO_WINDOW)).mark_line(
-    strokeDash=[6, 4], point=True
+    strokeDash=[6, 4], point=alt.OverlayMarkDef(color="#888")
 ).encode(
     x=x, y="unwindowed_input_tokens:Q",
-    stroke=alt.Stroke("line:N", legend=legend, scale=alt.Scale(range=["#666"])),
+    stroke=alt.Stroke("line:N", legend=alt.Legend(orient="top", title=None, symbolType="stroke", symbolDash=[6, 4],
+                                                   symbolSize=400, symbolStrokeWidth=2),
+                      scale=alt.Scale(range=["#888"])),
     tooltip=[alt.Tooltip("unwindowed_input_tokens:Q", title=NO_WINDOW)],
 )
 st.subheader("Input per turn")
@@ -85,7 +87,7 @@ st.altair_chart(alt.Chart(outputs).mark_bar().encode(
     color=alt.Color("part:N", sort=list(OUTPUT_PARTS.values()), legend=legend,
                     scale=alt.Scale(domain=list(OUTPUT_PARTS.values()), range=["#f58518", "#b279a2"])),
     order=alt.Order("part:N"), tooltip=["turn", "part", "tokens", "stop_reason"],
-).properties(height=180), width="stretch")
+).properties(height=240), width="stretch")
 
 COSTS = {"running_cost_usd": "billed", "no_cache_usd": "with no caching (computed)",
          "plain_slide_usd": "plain sliding window, no cache (computed, estimate)"}
@@ -105,20 +107,18 @@ def running_cost_chart(running: pd.DataFrame, same: bool) -> alt.LayerChart:
     long["series"] = long["series"].map(names)
     domain = [names[c] for c in columns]
 
-    def scale(look: int) -> alt.Scale:
-        return alt.Scale(domain=domain, range=[LOOKS[name][look] for name in domain])
-
-    legend = alt.Legend(orient="top", title=None, labelLimit=600, symbolType="stroke", symbolStrokeWidth=4)
-    color = alt.Color("series:N", legend=legend, scale=scale(0))
-    base = alt.Chart(long).encode(x=x, y=alt.Y("usd:Q", title="USD", axis=alt.Axis(format="$.2~g")),
+    # One legend, from the colour alone: each line's dash, width and point shape are its layer's own
+    # (an encoded shape would put its point symbol in the legend instead of a stroke).
+    legend = alt.Legend(orient="top", title=None, labelLimit=600, symbolType="stroke", symbolStrokeWidth=3)
+    color = alt.Color("series:N", legend=legend, scale=alt.Scale(domain=domain, range=[LOOKS[n][0] for n in domain]))
+    base = alt.Chart(long).encode(x=x, y=alt.Y("usd:Q", title="USD", axis=alt.Axis(format="$.2~g")), color=color,
                                   tooltip=["turn", "series", alt.Tooltip("usd:Q", format="$.6f")])
     layers = []
     for name in reversed(domain):  # the wide computed line at the bottom, the billed one on top
+        _, dash, shape, width = LOOKS[name]
         part = base.transform_filter(alt.datum.series == name)
-        layers.append(part.mark_line().encode(color=color, strokeDash=alt.StrokeDash("series:N", legend=None, scale=scale(1)),
-                                              strokeWidth=alt.StrokeWidth("series:N", legend=None, scale=scale(3))))
-        layers.append(part.mark_point(filled=True, size=45, opacity=1).encode(
-            color=color, shape=alt.Shape("series:N", legend=None, scale=scale(2))))
+        layers += [part.mark_line(strokeDash=dash, strokeWidth=width),
+                   part.mark_point(filled=True, size=45, opacity=1, shape=shape)]
     return alt.layer(*layers).properties(height=260)
 
 
@@ -136,7 +136,10 @@ elif priced:
         st.caption("The plain sliding window would have sent what this chat sent (its window never had to let go "
                    "of an exchange early), so it costs the same as no caching: one line shows both.")
     saved = whatifs["no_cache_usd"].sum() - frame["cost_usd"].sum()
-    if saved >= 0:
+    if not (frame["cache_write_tokens"].any() or frame["cache_read_tokens"].any()):
+        st.caption("Nothing was written to the prompt cache or read from it in this conversation, so caching "
+                   "changed nothing.")
+    elif saved >= 0:
         st.caption(f"Prompt caching saved {format_cost(saved)} in this conversation (computed from the recorded "
                    "tokens and the prices).")
     else:
@@ -148,7 +151,7 @@ else:
 
 if frame["ttft_s"].notna().any():
     st.subheader("Time to first token")
-    st.altair_chart(alt.Chart(frame.dropna(subset=["ttft_s"])).mark_line(point=True, color="#b279a2").encode(
+    st.altair_chart(alt.Chart(frame.dropna(subset=["ttft_s"])).mark_line(point=alt.OverlayMarkDef(color="#b279a2"), color="#b279a2").encode(
         x=x, y=alt.Y("ttft_s:Q", title="seconds"), tooltip=["turn", "backend", alt.Tooltip("ttft_s:Q", format=".3f")],
     ).properties(height=160), width="stretch")
 
@@ -164,9 +167,18 @@ COLUMNS = {  # what one reads first, first
     "stop_reason": ("Stop reason", None), "backend": ("Backend", None),
 }
 table = frame[list(COLUMNS)].round({name: digits for name, (_, digits) in COLUMNS.items() if digits is not None})
-st.dataframe(table, hide_index=True, width="stretch", column_config={
-    name: st.column_config.NumberColumn(label, format=f"%.{digits}f") if digits is not None else label
-    for name, (label, digits) in COLUMNS.items()})
+
+
+def column(name: str, label: str, digits: int | None):
+    if digits is not None:
+        return st.column_config.NumberColumn(label, format=f"%.{digits}f")
+    if name.endswith("_tokens"):  # counts grouped by thousands, as in the metrics above: 4,356
+        return st.column_config.NumberColumn(label, format="localized")
+    return label
+
+
+st.dataframe(table, hide_index=True, width="stretch",
+             column_config={name: column(name, label, digits) for name, (label, digits) in COLUMNS.items()})
 st.download_button("Download CSV", table.rename(columns={name: label for name, (label, _) in COLUMNS.items()})
                    .to_csv(index=False), file_name=f"tokens-{chat.conversation_id}.csv", mime="text/csv",
                    key="tokens_csv")

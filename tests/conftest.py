@@ -135,6 +135,11 @@ def db_url(request, tmp_path):
     url = POSTGRES_URL
     if not url:
         pytest.skip("no PostgreSQL: set CHAT_TEST_POSTGRES_URL (.ci/start-postgres starts one)")
+    return emptied(url)
+
+
+def emptied(url: str) -> str:
+    """`url`'s PostgreSQL database with none of the store's tables left (by an earlier test)."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(url)

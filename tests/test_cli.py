@@ -16,7 +16,7 @@ from tests.loopback_api import count_tokens, http_error, reply
 # The line after each reply: backend · model | this turn's tokens | the session's tokens and cost.
 # An output count that is an estimate (a Claude reply cut short) reads "~17 output tokens (estimated)".
 TOKEN_LINE = re.compile(r"\[(\S+) · (\S+) \| this turn: ([\d,]+) input \+ ~?([\d,]+) output tokens(?: \(estimated\))?"
-                        r" \| session: ([\d,]+) input \+ ~?([\d,]+) output tokens, (\$\d+\.\d{4}|cost unknown)\]")
+                        r" \| session: ([\d,]+) input \+ ~?([\d,]+) output tokens, (<?\$\d+\.\d{4}|cost unknown)\]")
 # What a terminal acts on: C0 controls but newline and tab, DEL, and C1 controls.
 CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -48,11 +48,12 @@ def test_claude_chat_streams_remembers_and_counts(api):
     assert "echo: hello there" in out and "echo: second message" in out
     assert len(api.requests) == 2 and len(api.requests[1]["messages"]) == 3
     first_in, second_in = (count_tokens(body) for body in api.requests)
-    session_cost = format_cost(cost(Usage(first_in + second_in, 6), price_for("anthropic", "claude-haiku-4-5")))
+    haiku = price_for("anthropic", "claude-haiku-4-5")
+    first_cost, session_cost = (format_cost(cost(Usage(n, out), haiku)) for n, out in [(first_in, 3), (first_in + second_in, 6)])
     token_lines = [line for line in out.splitlines() if line.startswith("[")]
     assert token_lines == [
         f"[anthropic · claude-haiku-4-5 | this turn: {first_in} input + 3 output tokens"
-        f" | session: {first_in} input + 3 output tokens, $0.0000]",
+        f" | session: {first_in} input + 3 output tokens, {first_cost}]",
         f"[anthropic · claude-haiku-4-5 | this turn: {second_in} input + 3 output tokens"
         f" | session: {first_in + second_in} input + 6 output tokens, {session_cost}]",
     ]

