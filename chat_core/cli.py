@@ -113,7 +113,8 @@ def usage_line(session: ChatSession) -> str:
     an estimated output count is marked "~" and said so."""
     record = session.records[-1]
     total = session.totals
-    cost = format_cost(total.cost_usd) if total.cost_usd is not None else "cost unknown"
+    # Worded as the dashboard words it: the bundled model is "free", not "$0.0000".
+    cost = "free" if total.all_local else format_cost(total.cost_usd) if total.cost_usd is not None else "cost unknown"
     this_turn = output_estimated(record)
     session_estimated = total.estimated
     note = " (estimated)" if this_turn else ""
