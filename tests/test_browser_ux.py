@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 
 import pytest
 
@@ -221,3 +222,35 @@ def test_the_token_page_reads_at_a_glance(served, api, tab, isolated, theme):
     assert all("_" not in name for name in rows[0])
     costs = [row[rows[0].index("Cost (USD)")] for row in rows[1:]]
     assert len(costs) == 3 and all(len(cost.split(".")[-1]) <= 6 for cost in costs), costs
+
+
+def test_a_clean_start_on_the_local_model_logs_no_warning(isolated, tab):
+    """Item 23 without a key: the bundled model answers a first tab and a second one, a page switch
+    comes between; the server's whole log holds no warning (a Streamlit cache called from the reply's
+    own thread printed "missing ScriptRunContext" at the first local reply)."""
+    app = App(dict(os.environ, CHAT_MAX_TOKENS="24")).start()  # `isolated`: no key, so the local model
+    try:
+        open_app(tab, app.url)
+        send(tab, "Say hello.")
+        tab.wait_for_function("() => document.body.innerText.includes('(local)')")  # the reply names its model
+        idle(tab)
+        other = tab.context.browser.new_page(viewport={"width": 1280, "height": 800})  # a second session
+        other.set_default_timeout(90_000)
+        open_app(other, url_of(tab))
+        send(other, "Say goodbye.")
+        other.wait_for_function("() => document.body.innerText.includes('Say goodbye.')")
+        other.wait_for_function("() => document.querySelectorAll('[data-testid=\"stChatMessage\"]').length == 4")
+        idle(other)
+        other.close()
+        tab.locator('[data-testid="stSidebarNav"] a', has_text="Tokens").click()
+        tab.wait_for_selector('[data-testid="stVegaLiteChart"]')
+        idle(tab)
+        tab.locator('[data-testid="stSidebarNav"] a', has_text="Chat").click()
+        tab.wait_for_selector('[data-testid="stChatInput"] textarea')
+        text = idle(tab)
+        assert "Say goodbye." in text and text.count("(local)") == 2  # both replies, each beside its model
+    finally:
+        app.stop()
+    log = app.log.read_text()
+    assert "You can now view your Streamlit app" in log
+    assert not re.search(r"WARNING|ERROR|missing ScriptRunContext|does not exist anymore|Traceback", log), log
