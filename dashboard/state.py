@@ -12,7 +12,7 @@ import streamlit as st
 
 from chat_core import ChatSession, Settings, errors, format_cost, settings_from_env
 from chat_core.backends import Backend, make_backend
-from chat_core.backends.claude_env import has_credential
+from chat_core.backends.claude_env import continues_locally, has_credential
 from chat_core.conversation import STREAMING
 from chat_core.errors import redact_url
 from chat_core.ids import conversation_id_from_url
@@ -174,6 +174,8 @@ def open_conversation(conversation_id: int | None) -> ChatSession:
         stored = db.load(conversation_id, me, latest=LATEST)
         if stored is not None:
             info = stored.info
+            if info.backend == "anthropic" and not claude_available():
+                notice(continues_locally(info.id, info.model, "set the key and restart the app to go on with Claude."))
             chat = ChatSession.from_stored(db, stored, backend_for(info.backend, info.model), settings, me)
         else:
             notice(f"Conversation {conversation_id} not found: this is a new chat.")
