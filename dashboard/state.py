@@ -63,11 +63,9 @@ def _preload_local_model() -> threading.Thread:
     when a chat first needs the model."""
     from chat_core.backends.local import DEFAULT_MODEL
 
-    system = base_settings().system
-
     def load() -> None:
-        try:
-            _shared_local_model(DEFAULT_MODEL).warm_up(system)
+        try:  # a setting the app cannot use is said on the page (`current_chat`), not here at the start
+            _shared_local_model(DEFAULT_MODEL).warm_up(base_settings().system)
         except errors.ChatError:
             pass
 

@@ -254,3 +254,19 @@ def test_a_clean_start_on_the_local_model_logs_no_warning(isolated, tab):
     log = app.log.read_text()
     assert "You can now view your Streamlit app" in log
     assert not re.search(r"WARNING|ERROR|missing ScriptRunContext|does not exist anymore|Traceback", log), log
+
+
+def test_a_bad_setting_is_one_line_on_the_page_not_a_failed_start(isolated, tab):
+    """Item 23: a setting the app cannot use stopped the server at its start with a traceback
+    ("Application startup failed"); the server starts, and the page says what to fix in one line."""
+    app = App(dict(os.environ, CHAT_WINDOW="many")).start()  # `isolated`: no key, so the model would preload
+    try:
+        tab.goto(app.url)
+        tab.wait_for_selector('[data-testid="stAlertContentError"]')
+        text = idle(tab)
+        assert "CHAT_WINDOW='many' is not a whole number: fix or unset it." in text
+        assert tab.locator('[data-testid="stException"]').count() == 0
+    finally:
+        app.stop()
+    log = app.log.read_text()
+    assert not re.search(r"WARNING|ERROR|Traceback|startup failed", log), log
