@@ -34,14 +34,20 @@ def anthropic_client():
     return make_client()
 
 
+@st.cache_resource(show_spinner=False)
+def local_model(name: str):
+    """The backends' loader. Called on a reply's own thread (a backend loads its model at its first
+    reply), outside any page run: no spinner, which is a Streamlit call that warns there."""
+    return _shared_local_model(name)
+
+
 _LOCAL_MODELS: dict = {}
 _LOCAL_MODELS_LOCK = threading.Lock()
 
 
 def _shared_local_model(name: str):
     """The model loaded once per server process, whichever thread asks first. Plain Python, not
-    st.cache_resource: it is called outside any page run, by the preload thread and by a reply's
-    own thread (a backend loads its model at its first reply), where Streamlit calls warn."""
+    st.cache_resource: the preload thread runs outside any page run, where Streamlit calls warn."""
     from chat_core.backends.local import LocalModel
 
     with _LOCAL_MODELS_LOCK:
@@ -113,7 +119,7 @@ def backend_for(name: str, model: str) -> Backend:
         return make_backend(name, model, client=anthropic_client())
     from chat_core.backends.local import DEFAULT_MODEL
 
-    return make_backend(name, model or DEFAULT_MODEL, load_local=_shared_local_model)
+    return make_backend(name, model or DEFAULT_MODEL, load_local=local_model)
 
 
 def owner() -> str:
