@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from . import errors
-from .backends.claude_env import has_credential
+from .backends.claude_env import continues_locally, has_credential
 from .backends.local import DEFAULT_MODEL as LOCAL_MODEL
 from .config import Settings
 from .conversation import STOPPED, USER
@@ -44,8 +44,7 @@ def resumed_settings(settings: Settings, info: ConversationInfo, term: "Terminal
     if info.backend == "anthropic":
         if has_credential(os.environ):
             return settings.with_(backend="anthropic", model=info.model)
-        term.warn(f"Conversation {info.id} was with Claude ({info.model}), but no ANTHROPIC_API_KEY is set, "
-                  "so it continues on the local model: set the key to go on with Claude.")
+        term.warn(continues_locally(info.id, info.model, "set the key to go on with Claude."))
     # A local model is stored by its name, not its file: the configured one, or the bundled one.
     return settings.with_(backend="local", model=settings.model if settings.backend == "local" else LOCAL_MODEL)
 

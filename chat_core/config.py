@@ -64,6 +64,11 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _names_claude(model: str) -> bool:
+    """A Claude model's name, not a local GGUF file (which the local backend takes by its path)."""
+    return model.startswith("claude-") and not Path(model).expanduser().exists()
+
+
 def settings_from_env(environ: Mapping[str, str] | None = None, **overrides) -> Settings:
     """Settings from CHAT_* variables; keyword overrides (command-line flags) win when not None.
 
@@ -77,6 +82,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides) -> 
     if backend not in BACKENDS:
         raise ConfigError(f"Unknown backend {backend!r}: choose 'anthropic' or 'local'.")
     model = given.pop("model", None) or environ.get("CHAT_MODEL") or default_model(backend)
+    if backend == "local" and not claude_env.has_credential(environ) and _names_claude(model):
+        raise ConfigError(f"{model} is a Claude model, but no ANTHROPIC_API_KEY is set: export the key, or leave "
+                          "out the model to chat with the local model.")
     settings = Settings(
         backend=backend,
         model=model,

@@ -11,7 +11,7 @@ import streamlit as st
 
 from chat_core import ChatSession, Settings, errors, format_cost, settings_from_env
 from chat_core.backends import Backend, make_backend
-from chat_core.backends.claude_env import has_credential
+from chat_core.backends.claude_env import continues_locally, has_credential
 from chat_core.conversation import STREAMING
 from chat_core.errors import redact_url
 from chat_core.ids import conversation_id_from_url
@@ -35,8 +35,10 @@ def anthropic_client():
     return make_client()
 
 
-@st.cache_resource(show_spinner="Loading the local model…")
+@st.cache_resource(show_spinner=False)
 def local_model(name: str):
+    """The backends' loader. Called on a reply's own thread (a backend loads its model at its first
+    reply), outside any page run: no spinner, which is a Streamlit call that warns there."""
     return _shared_local_model(name)
 
 
@@ -68,11 +70,9 @@ def _preload_local_model() -> threading.Thread:
     when a chat first needs the model."""
     from chat_core.backends.local import DEFAULT_MODEL
 
-    system = base_settings().system
-
     def load() -> None:
-        try:
-            _shared_local_model(DEFAULT_MODEL).warm_up(system)
+        try:  # a setting the app cannot use is said on the page (`current_chat`), not here at the start
+            _shared_local_model(DEFAULT_MODEL).warm_up(base_settings().system)
         except errors.ChatError:
             pass
 
@@ -180,6 +180,8 @@ def open_conversation(conversation_id: int | None) -> ChatSession:
         stored = db.load(conversation_id, me, latest=LATEST)
         if stored is not None:
             info = stored.info
+            if info.backend == "anthropic" and not claude_available():
+                notice(continues_locally(info.id, info.model, "set the key and restart the app to go on with Claude."))
             chat = ChatSession.from_stored(db, stored, backend_for(info.backend, info.model), settings, me)
         else:
             notice(f"Conversation {conversation_id} not found: this is a new chat.")

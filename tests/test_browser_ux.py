@@ -263,3 +263,51 @@ def test_the_reply_actions_line_up_in_the_themes_colours(served, api, tab, isola
     last = tab.locator('[data-testid="stChatMessage"]').last.bounding_box()
     tab.screenshot(path=str(ARTIFACTS / f"ux-reply-actions-{theme}.png"),
                    clip={"x": last["x"], "y": last["y"], "width": last["width"], "height": last["height"]})
+
+
+def test_a_clean_start_on_the_local_model_logs_no_warning(isolated, tab):
+    """Item 23 without a key: the bundled model answers a first tab and a second one, a page switch
+    comes between; the server's whole log holds no warning (a Streamlit cache called from the reply's
+    own thread printed "missing ScriptRunContext" at the first local reply)."""
+    app = App(dict(os.environ, CHAT_MAX_TOKENS="24")).start()  # `isolated`: no key, so the local model
+    try:
+        open_app(tab, app.url)
+        send(tab, "Say hello.")
+        tab.wait_for_function("() => document.body.innerText.includes('(local)')")  # the reply names its model
+        idle(tab)
+        other = tab.context.browser.new_page(viewport={"width": 1280, "height": 800})  # a second session
+        other.set_default_timeout(90_000)
+        open_app(other, url_of(tab))
+        send(other, "Say goodbye.")
+        other.wait_for_function("() => document.body.innerText.includes('Say goodbye.')")
+        other.wait_for_function("() => document.querySelectorAll('[data-testid=\"stChatMessage\"]').length == 4")
+        idle(other)
+        other.close()
+        tab.locator('[data-testid="stSidebarNav"] a', has_text="Tokens").click()
+        tab.wait_for_selector('[data-testid="stVegaLiteChart"]')
+        idle(tab)
+        tab.locator('[data-testid="stSidebarNav"] a', has_text="Chat").click()
+        tab.wait_for_selector('[data-testid="stChatInput"] textarea')
+        text = idle(tab)
+        assert "Say goodbye." in text and text.count("(local)") == 2  # both replies, each beside its model
+    finally:
+        app.stop()
+    log = app.log.read_text()
+    assert "You can now view your Streamlit app" in log
+    assert not re.search(r"WARNING|ERROR|missing ScriptRunContext|does not exist anymore|Traceback", log), log
+
+
+def test_a_bad_setting_is_one_line_on_the_page_not_a_failed_start(isolated, tab):
+    """Item 23: a setting the app cannot use stopped the server at its start with a traceback
+    ("Application startup failed"); the server starts, and the page says what to fix in one line."""
+    app = App(dict(os.environ, CHAT_WINDOW="many")).start()  # `isolated`: no key, so the model would preload
+    try:
+        tab.goto(app.url)
+        tab.wait_for_selector('[data-testid="stAlertContentError"]')
+        text = idle(tab)
+        assert "CHAT_WINDOW='many' is not a whole number: fix or unset it." in text
+        assert tab.locator('[data-testid="stException"]').count() == 0
+    finally:
+        app.stop()
+    log = app.log.read_text()
+    assert not re.search(r"WARNING|ERROR|Traceback|startup failed", log), log

@@ -349,3 +349,15 @@ def test_a_failed_retry_in_the_terminal_keeps_the_good_reply(api, isolated):
     assert [m.text for m in stored.messages] == ["question", "a good answer", "next", "echo: next"]
     assert [(m.status, m.active) for m in stored.versions if m.role == "assistant"][:2] == [
         ("complete", True), ("failed", False)]
+
+
+def test_a_claude_model_named_without_a_key_says_the_key_is_missing(api, isolated):
+    """`--model claude-…` with no key (also resuming a Claude conversation) named a local model file to
+    reinstall; it is one line about the key, before any model loads."""
+    assert run_cli(stdin="hello\n").returncode == 0
+    line = ("! claude-sonnet-4-6 is a Claude model, but no ANTHROPIC_API_KEY is set: export the key, or leave out "
+            "the model to chat with the local model.")
+    for args in (["--model", "claude-sonnet-4-6"], ["--resume", "1", "--model", "claude-sonnet-4-6"]):
+        result = run_cli(*args, stdin="hi\n", env_extra={"ANTHROPIC_API_KEY": ""})
+        assert (result.returncode, result.stdout, result.stderr.splitlines()) == (1, "", [line]), args
+    assert len(api.requests) == 1

@@ -574,3 +574,17 @@ def test_the_conversation_list_is_read_again_only_when_it_moved(api, app, isolat
     assert len(lists) == 3 and picker(at).options[0].startswith("mine")
     at.run()
     assert len(lists) == 3
+
+
+def test_a_claude_conversation_opened_without_a_key_says_it_goes_on_locally(api, app, monkeypatch):
+    """Item 22 in the page: without a key a Claude conversation continues on the local model, and says so."""
+    at = app()
+    send(at, "on claude")
+    cid = at.query_params["c"]
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    later = app(query={"c": cid})  # the app restarted without the key
+    assert [w.value.replace("\\", "") for w in later.warning] == [
+        f"Conversation {cid} was with Claude (claude-haiku-4-5), but no ANTHROPIC_API_KEY is set, so it continues "
+        "on the local model: set the key and restart the app to go on with Claude."]
+    assert bubbles(later)[:2] == ["on claude", "echo: on claude"]
+    assert next(r for r in later.radio if r.key.startswith("chat_backend_")).value == "local"
