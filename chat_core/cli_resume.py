@@ -31,7 +31,7 @@ def not_found(resume: str) -> errors.ConfigError:
 def find_stored(store: Store, resume: str) -> StoredConversation:
     """The conversation `resume` names ("last": the latest); ConfigError when there is none.
     Checked before any model loads, so a wrong id is answered at once."""
-    conversation_id = store.latest_id() if resume == "last" else parse_conversation_id(resume)
+    conversation_id = store.latest_id() if resume == "last" else parse_conversation_id(resume.strip())
     stored = store.load(conversation_id, latest=LATEST) if conversation_id is not None else None
     if stored is None:
         raise not_found(resume)

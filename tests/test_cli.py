@@ -297,7 +297,7 @@ def test_resume_shows_what_the_next_request_carries(api, isolated):
 
 def test_resume_goes_on_with_the_conversations_model_and_flags_win(api, isolated):
     assert run_cli("--model", "claude-sonnet-4-6", stdin="hello\n").returncode == 0
-    resumed = run_cli("--resume", "1", stdin="again\n")
+    resumed = run_cli("--resume", " 1 ", stdin="again\n")  # spaces around the id, as in a pasted one (and ?c=1%20)
     assert resumed.returncode == 0 and resumed.stderr == ""
     assert resumed.stdout.startswith("Chatting with anthropic · claude-sonnet-4-6")
     assert [body["model"] for body in api.requests] == ["claude-sonnet-4-6", "claude-sonnet-4-6"]
