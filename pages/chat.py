@@ -9,7 +9,7 @@ import datetime as dt
 import streamlit as st
 
 from chat_core import FAILED, STOPPED, ChatSession, errors, follow_stored
-from chat_core.conversation import ASSISTANT, STREAMING, USER, usable_exchanges
+from chat_core.conversation import ASSISTANT, CUT_OFF, STREAMING, USER, usable_exchanges
 from chat_core.export import to_json, to_markdown
 from chat_core.markdown_safety import literal, safe_markdown
 from chat_core.search import MATCH_END, MATCH_START, search
@@ -266,6 +266,8 @@ def show_message(message, sent: bool, last: bool, answered: bool = True, recent:
         content.sources(message.citations)
         if message.status == STOPPED:
             st.caption(":material/stop_circle: Stopped: partial reply.")
+        if message.status == CUT_OFF and message.error:  # its server died while writing it
+            st.caption(f":material/power_off: {state.plain(message.error)}")
         if message.status == FAILED and message.error:
             st.error(state.error_line(message.error, chat.backend.label))
         record = chat.record_for(message)

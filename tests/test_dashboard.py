@@ -537,3 +537,22 @@ def test_a_stopped_claude_reply_shows_its_output_count_as_an_estimate(api, app):
     at.switch_page(TOKENS).run()
     assert [m.value for m in at.metric if m.label == "Output tokens"] == shown
     assert list(at.dataframe[0].value["output_estimated"]) == [False, True]
+
+
+def test_a_reply_cut_off_by_a_dead_server_says_so_in_its_bubble(api, app, isolated):
+    """A streaming row whose writer is gone (a killed server) is shown with what it had, and says why it ends there."""
+    from chat_core.conversation import ASSISTANT, USER
+    from chat_core.liveness import CUT_OFF_NOTE, done_writing
+    from chat_core import Message
+
+    db = Store(f"sqlite:///{isolated / 'data' / 'chat.db'}")
+    new = dict(system="You are concise.", window=10, backend="anthropic", model="claude-haiku-4-5")
+    cid, uid = db.add_user_message(None, Message(USER, "tell me a long story"), new=new)
+    reply_id = db.start_reply(cid, Message(ASSISTANT, "", reply_to=uid))
+    db.save_text(reply_id, "Once upon a time")
+    done_writing(db.url, reply_id)  # its writer let go of it without finishing: as after a SIGKILL
+    at = app(query={"c": str(cid)})
+    assert not at.exception
+    assert bubbles(at) == ["tell me a long story", "Once upon a time"]
+    assert any(CUT_OFF_NOTE in c.value.replace("\\", "") for c in at.caption)
+
