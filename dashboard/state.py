@@ -201,7 +201,7 @@ def _url_ids() -> list[str]:
 def _from_url() -> ChatSession:
     """The conversation the URL names; a repeated `?c=` names its last one (as `st.query_params.get` reads it)."""
     given = _url_ids()
-    if not given:
+    if not given or not given[-1].strip():  # `?c=` with nothing in it names nothing: a new chat, nothing to say
         return open_conversation(None)
     wanted = given[-1]
     conversation_id = conversation_id_from_url(wanted)

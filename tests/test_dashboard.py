@@ -556,3 +556,8 @@ def test_a_reply_cut_off_by_a_dead_server_says_so_in_its_bubble(api, app, isolat
     assert bubbles(at) == ["tell me a long story", "Once upon a time"]
     assert any(CUT_OFF_NOTE in c.value.replace("\\", "") for c in at.caption)
 
+
+def test_an_empty_c_is_no_conversation_named_a_new_chat_without_a_notice(api, app):
+    at = app(query={"c": ""})
+    assert not at.exception and not at.warning
+    assert "Hi! You are chatting" in bubbles(at)[0] and "c" not in at.query_params
