@@ -330,8 +330,9 @@ def message_actions(message, last: bool, recent: bool = False, show_model: bool 
         with row:
             copy_control(message, last)
     # A place kept for regenerate or edit, filled only on the last exchange: the row keeps its shape when
-    # the exchange stops being the last, so nothing of the run before lingers in it while a reply streams.
-    slot = row.empty() if recent or last else row
+    # the exchange stops being the last or one of the last two (a third question, a queued one), so nothing
+    # of the run before (the model's name a second time) lingers in it while a reply streams.
+    slot = row.empty()
     if last and message.id is not None and message.role == ASSISTANT:
         slot.button("", icon=":material/refresh:", key="chat_regenerate", type="tertiary",
                     help="Regenerate: a new reply to the same message", on_click=act, args=(("regenerate",),))

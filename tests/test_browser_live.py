@@ -277,3 +277,29 @@ def test_a_reply_started_on_one_server_is_followed_live_on_another(api, browser,
         on_b.context.close()
         a.stop()
         b.stop()
+
+
+LEFTOVERS = """() => [...document.querySelectorAll('[data-testid="stChatMessage"]')].flatMap(bubble =>
+    [...bubble.querySelectorAll('[data-stale="true"]')].filter(e => getComputedStyle(e).display !== 'none'
+        && e.innerText.trim()).map(e => e.innerText.trim().replace(/\\n/g, ' ')))"""
+
+
+def test_while_a_reply_streams_no_earlier_reply_shows_a_leftover_of_the_run_before(server, api, tab):
+    """From the third message on, and after a message is queued, the rows under earlier replies keep their
+    shape: nothing of the run before (such as the model's name, a second time) lingers beside them for as
+    long as the reply streams."""
+    open_at(tab, server.url)
+    for text in ("one", "two"):
+        send(tab, text)
+        shows(tab, f"echo: {text}")
+        idle(tab)
+    api.queue(slow(delay=0.1))
+    send(tab, "three")
+    shows(tab, "w8")
+    assert tab.evaluate(LEFTOVERS) == []
+    send(tab, "four, queued")
+    shows(tab, "Queued: sent when the reply above ends.")
+    shows(tab, "w16")
+    assert tab.evaluate(LEFTOVERS) == []
+    tab.screenshot(path=str(ARTIFACTS / "live-rows-while-streaming.png"))
+    idle(tab)
