@@ -18,7 +18,7 @@ from pathlib import Path
 
 import streamlit
 
-from dashboard import clipboard, scroll
+from dashboard import clipboard, scroll, streamlit_adapter
 
 HEADER = "content-security-policy"
 INDEX_HTML = Path(streamlit.__file__).parent / "static" / "index.html"
@@ -30,7 +30,8 @@ def script_hash(source: str) -> str:
 
 
 def policy(index_html: str) -> str:
-    scripts = [script_hash(s) for s in _INLINE_SCRIPT.findall(index_html)] + [script_hash(clipboard.SCRIPT), script_hash(scroll.SCRIPT)]
+    ours = [clipboard.SCRIPT, scroll.SCRIPT, streamlit_adapter.REPLACE_URL_SCRIPT]
+    scripts = [script_hash(s) for s in _INLINE_SCRIPT.findall(index_html)] + [script_hash(s) for s in ours]
     return "; ".join([
         "default-src 'self'",
         "script-src 'self' " + " ".join(scripts),

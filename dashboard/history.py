@@ -8,7 +8,7 @@ import streamlit as st
 
 from chat_core import FAILED, STOPPED, errors
 from chat_core.backends import truncation_note
-from chat_core.conversation import ASSISTANT, USER, usable_exchanges
+from chat_core.conversation import ASSISTANT, CUT_OFF, USER, usable_exchanges
 from chat_core.markdown_safety import safe_markdown
 from dashboard import content, scroll, state
 from dashboard.clipboard import copy_button
@@ -45,6 +45,8 @@ def show_message(message, sent: bool, last: bool, answered: bool = True, recent:
         content.sources(message.citations)
         if message.status == STOPPED:
             st.caption(":material/stop_circle: Stopped: partial reply.")
+        if message.status == CUT_OFF and message.error:  # its server died while writing it
+            st.caption(f":material/power_off: {state.plain(message.error)}")
         if message.status == FAILED and message.error:
             st.error(state.error_line(message.error, chat.backend.label))
         record = chat.record_for(message)
@@ -109,8 +111,9 @@ def message_actions(message, last: bool, recent: bool = False, show_model: bool 
         with row:
             copy_control(message, last)
     # A place kept for regenerate or edit, filled only on the last exchange: the row keeps its shape when
-    # the exchange stops being the last, so nothing of the run before lingers in it while a reply streams.
-    slot = row.empty() if recent or last else row
+    # the exchange stops being the last or one of the last two (a third question, a queued one), so nothing
+    # of the run before (the model's name a second time) lingers in it while a reply streams.
+    slot = row.empty()
     if last and message.id is not None and message.role == ASSISTANT:
         slot.button("", icon=":material/refresh:", key="chat_regenerate", type="tertiary",
                     help="Regenerate: a new reply to the same message", on_click=act, args=(("regenerate",),))

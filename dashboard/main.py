@@ -31,6 +31,7 @@ def run() -> None:
         st.Page("pages/chat.py", title="Chat", icon=":material/forum:", default=True),
         st.Page("pages/tokens.py", title="Tokens", icon=":material/bar_chart:", url_path="tokens"),
     ])
+    streamlit_adapter.url_slot()  # where `state.sync_url` may rewrite the address in place
     state.current_chat()
     state.preload_local_model_if_needed()  # started at server start already; this covers AppTest and reloads
     if who := access.signed_in_as():

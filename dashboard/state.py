@@ -26,6 +26,8 @@ CHAT = "chat"  # session_state key of this browser session's ChatSession
 NOTICE = "chat_notice"  # a one-line notice for the next run of the page
 STALE = "chat_stale"  # set when the store changed in a way a newest-id check cannot see (a reply ended)
 LISTED = "chat_listed"  # this run's fingerprint of the owner's conversation list (Store.look), and the list last read
+SHOWN_URL = "chat_shown_url"  # (the ChatSession, its `?c=` values) as this session's last run left the URL
+REPLACED_URL = "chat_replaced_url"  # the `?c=` values the address was rewritten to in place, until it reports them
 
 
 @st.cache_resource(show_spinner=False)
@@ -205,7 +207,7 @@ def _url_ids() -> list[str]:
 def _from_url() -> ChatSession:
     """The conversation the URL names; a repeated `?c=` names its last one (as `st.query_params.get` reads it)."""
     given = _url_ids()
-    if not given:
+    if not given or not given[-1].strip():  # `?c=` with nothing in it names nothing: a new chat, nothing to say
         return open_conversation(None)
     wanted = given[-1]
     conversation_id = conversation_id_from_url(wanted)
@@ -296,11 +298,27 @@ def conversations(chat: ChatSession, wrote: bool = False) -> list:
 
 def sync_url(chat: ChatSession) -> None:
     """`?c=ID` names the stored conversation on every page, exactly once and as digits only;
-    a new chat has none. Streamlit records each change as a browser history entry (Back
-    returns to the conversation shown before; `current_chat` follows it)."""
-    wanted = _url_for(chat)
-    if _url_ids() != wanted:
+    a new chat has none. A switch made on the page (picker, search, new chat) is a new browser
+    history entry, as Streamlit records each change: Back returns to the conversation shown
+    before (`current_chat` follows it). An address that named nothing this session showed is
+    rewritten in place instead, with no entry of its own: a new chat that became a stored one
+    with its first message (Back leaves it for what was open before it, as from any other
+    conversation), or an odd or unknown `?c=` (Back leaves for the page before)."""
+    wanted, given = _url_for(chat), _url_ids()
+    shown = st.session_state.get(SHOWN_URL)
+    st.session_state[SHOWN_URL] = (chat, wanted)
+    if given == wanted:
+        st.session_state.pop(REPLACED_URL, None)
+    elif (shown is not None and given == shown[1] and not (not given and shown[0] is chat)) \
+            or st.session_state.pop(REPLACED_URL, None) == wanted:
+        # A switch made on the page; or the address was rewritten in place already and the browser still
+        # reports its old query (Streamlit's own copy): an ordinary change corrects that copy, and adds no
+        # entry, as the address reads `wanted` already.
         if wanted:
             st.query_params["c"] = wanted[0]
         else:
             del st.query_params["c"]
+    else:
+        streamlit_adapter.replace_query("c", wanted)
+        st.session_state[REPLACED_URL] = wanted
+    streamlit_adapter.show_query()  # in every run: the address reads what the session's query says

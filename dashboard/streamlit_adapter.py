@@ -101,3 +101,78 @@ def rerun_session(session_id: str, busy: Callable[[], None] | None = None) -> bo
 
     session._call_soon_on_event_loop(ask)  # noqa: SLF001
     return True
+
+
+# Run in the page itself (st.html), allowed by its hash (dashboard/csp.py): the last mark names the query.
+REPLACE_URL_SCRIPT = """
+(() => {
+  const marks = document.querySelectorAll("[data-chat-url]");
+  if (!marks.length) return;
+  const query = marks[marks.length - 1].getAttribute("data-chat-url");
+  const url = location.pathname + (query ? "?" + query : "") + location.hash;
+  if (location.pathname + location.search + location.hash !== url) history.replaceState(history.state, "", url);
+})();
+"""
+_URL_SLOT = "streamlit_adapter_url_slot"  # session_state: this run's place for the script below
+
+
+def url_slot() -> None:
+    """Keep a place at the top of the sidebar, in every run, for `show_query` (always there, so the
+    elements after it keep their places from run to run; hidden)."""
+    st.session_state[_URL_SLOT] = st.sidebar.empty()
+
+
+def _session_query():
+    from streamlit.runtime.state.session_state_proxy import get_session_state
+
+    return get_session_state().query_params()
+
+
+def replace_query(key: str, values: list[str]) -> None:
+    """Set (or, with no `values`, remove) the URL's query parameter `key` in place: the browser's current
+    history entry changes (by `show_query`'s script), and no new one is added, as `st.query_params` would
+    (Back then comes to the entry before, not to the URL replaced, such as a new chat since stored).
+
+    Streamlit 1.67 adds a history entry (`pushState`) for every change of `st.query_params` made by a run,
+    unless the browser's address already reads so; it has no way to replace the current entry. So the
+    session's query is changed without a message to the browser (`QueryParams.set_with_no_forward_msg`),
+    with the run's `ctx.query_string`, which a rerun from this run and the session's saved client state
+    take. When the browser next reports its query (its rerun requests carry Streamlit's own copy while
+    that is not empty, else the address), an ordinary `st.query_params` change finds the address already
+    right and adds no entry. Without JavaScript, that later change adds an entry, as before."""
+    from urllib.parse import urlencode
+
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    with _session_query() as params:
+        if values:
+            params.set_with_no_forward_msg(key, list(values))
+        else:
+            params.discard_param_no_forward_msg(key)
+        query = urlencode(params._query_params, doseq=True)  # noqa: SLF001 (as Streamlit's own message)
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        ctx.query_string = query
+
+
+def show_query() -> None:
+    """Put the session's query in the page, where a constant script makes the address read it in place
+    (`history.replaceState`) whenever it or the page changes: in every run, after any change of the query,
+    so a run that ended before the browser drew it (a fast reply's) cannot lose it, and an ordinary change
+    has been recorded by the browser (a message it handles before it draws the page) before the script looks."""
+    import html
+    from urllib.parse import urlencode
+
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    with _session_query() as params:
+        query = urlencode(params._query_params, doseq=True)  # noqa: SLF001
+    ctx = get_script_run_ctx()
+    # The page too: a switch of page drops the query from the address (Streamlit keeps only the
+    # parameters bound to widgets), and the script runs again only when the markup changes.
+    page = ctx.page_script_hash if ctx is not None else ""
+    markup = (f'<span data-chat-url="{html.escape(query, quote=True)}" data-chat-page="{html.escape(page)}"></span>'
+              "<style>.stElementContainer:has([data-chat-url]) { display: none; }</style>"
+              f"<script>{REPLACE_URL_SCRIPT}</script>")
+    slot = st.session_state.get(_URL_SLOT)
+    (slot if slot is not None else st.sidebar).html(markup, unsafe_allow_javascript=True, width="content")

@@ -272,3 +272,89 @@ def test_a_reply_started_on_one_server_is_followed_live_on_another(api, browser,
         on_b.context.close()
         a.stop()
         b.stop()
+
+
+LEFTOVERS = """() => [...document.querySelectorAll('[data-testid="stChatMessage"]')].flatMap(bubble =>
+    [...bubble.querySelectorAll('[data-stale="true"]')].filter(e => getComputedStyle(e).display !== 'none'
+        && e.innerText.trim()).map(e => e.innerText.trim().replace(/\\n/g, ' ')))"""
+
+
+def test_while_a_reply_streams_no_earlier_reply_shows_a_leftover_of_the_run_before(server, api, tab):
+    """From the third message on, and after a message is queued, the rows under earlier replies keep their
+    shape: nothing of the run before (such as the model's name, a second time) lingers beside them for as
+    long as the reply streams."""
+    open_at(tab, server.url)
+    for text in ("one", "two"):
+        send(tab, text)
+        shows(tab, f"echo: {text}")
+        idle(tab)
+    api.queue(slow(delay=0.1))
+    send(tab, "three")
+    shows(tab, "w8")
+    assert tab.evaluate(LEFTOVERS) == []
+    send(tab, "four, queued")
+    shows(tab, "Queued: sent when the reply above ends.")
+    shows(tab, "w16")
+    assert tab.evaluate(LEFTOVERS) == []
+    tab.screenshot(path=str(ARTIFACTS / "live-rows-while-streaming.png"))
+    idle(tab)
+
+
+def counters(tab) -> dict[str, str]:
+    return dict(tab.evaluate("""() => [...document.querySelectorAll('[data-testid="stSidebar"] [data-testid="stMetric"]')]
+        .map(m => [m.querySelector('[data-testid="stMetricLabel"]').innerText.trim(),
+                   m.querySelector('[data-testid="stMetricValue"]').innerText.trim()])"""))
+
+
+def test_back_during_a_new_chats_first_reply_leaves_it_and_the_reply_goes_on(server, api, tab):
+    """The new chat's page becomes the conversation its first message starts: Back leaves it for what was
+    open before (not for an empty new chat), the reply goes on meanwhile, and Forward finds it whole, counted."""
+    tab.goto("about:blank")
+    open_at(tab, server.url)
+    send(tab, "an earlier chat")
+    shows(tab, "echo: an earlier chat")
+    idle(tab)
+    earlier = conversation_of(tab)
+    tab.locator('.st-key-chat_new button').first.click()  # a new chat: an entry of its own
+    tab.wait_for_function("() => !location.search.includes('c=')")
+    idle(tab)
+    entries = tab.evaluate("() => history.length")
+    api.queue(slow())
+    send(tab, "a new chat's first message")
+    shows(tab, "w5")
+    tab.wait_for_function("() => location.search.includes('c=')")  # set at once: a reload comes back to it
+    new = conversation_of(tab)
+    assert new != earlier and tab.evaluate("() => history.length") == entries
+    tab.go_back()
+    shows(tab, "echo: an earlier chat")
+    text = idle(tab)
+    assert url_of(tab).endswith(f"/?c={earlier}") and "a new chat's first message" not in text
+    assert stored(server, new)[-1] == ("assistant", WORDS, COMPLETE)  # it went on, and was stored whole
+    tab.go_forward()
+    shows(tab, "w59")
+    idle(tab)
+    assert url_of(tab).endswith(f"/?c={new}")
+    assert counters(tab)["Input tokens"] != "0" and counters(tab)["Output tokens"] == "60"
+    tab.go_back()
+    shows(tab, "echo: an earlier chat")
+    tab.go_back()  # before the app: the earlier chat's first message had made its new-chat page into it too
+    tab.wait_for_url("about:blank")
+
+
+def test_an_odd_c_is_rewritten_in_place_so_back_leaves_the_app(server, api, tab):
+    open_at(tab, server.url)
+    send(tab, "here")
+    shows(tab, "echo: here")
+    idle(tab)
+    cid = conversation_of(tab)
+    for given, named in [("abc", None), ("99999", None), (f"{cid}%20", cid), (f"{cid}&c=x1", None), ("", None)]:
+        tab.goto("about:blank")
+        text = open_at(tab, f"{server.url}/?c={given}")
+        assert (f"echo: here" in text) if named else ("Ask me anything" in text), given
+        assert url_of(tab) == (f"{server.url}/?c={named}" if named else f"{server.url}/"), given
+        tab.locator('[data-testid="stSidebarNav"] a', has_text="Tokens").click()  # the rewritten address carries on
+        tab.wait_for_url(f"{server.url}/tokens" + (f"?c={named}" if named else ""))
+        tab.go_back()
+        tab.wait_for_url(f"{server.url}/" + (f"?c={named}" if named else ""))
+        tab.go_back()
+        tab.wait_for_url("about:blank")

@@ -360,10 +360,14 @@ def test_the_sidebar_search_finds_a_conversation_and_opens_it_at_the_match(api, 
     assert at.query_params["c"] == lisbon
     assert any("The search found this message" in c.value for c in at.caption)
     assert at.session_state["chat_search_open"] is False  # the search closes
-    scripts = [h.proto.body for h in at.get("html")]  # and the match is scrolled into view (tests/test_browser_ux.py)
-    assert len(scripts) == 1 and ".st-key-chat_found" in scripts[0] and "scrollIntoView" in scripts[0]
+
+    def scripts():  # but the one that keeps the address (dashboard/streamlit_adapter.py)
+        return [h.proto.body for h in at.get("html") if "data-chat-url" not in h.proto.body]
+
+    found = scripts()  # and the match is scrolled into view (tests/test_browser_ux.py)
+    assert len(found) == 1 and ".st-key-chat_found" in found[0] and "scrollIntoView" in found[0]
     at.run()  # only once: a later run leaves the reader where they are
-    assert at.get("html") == [] and any("The search found this message" in c.value for c in at.caption)
+    assert scripts() == [] and any("The search found this message" in c.value for c in at.caption)
     at.text_input(key="chat_search").set_value("NEAR( -* zzzz").run()
     assert not at.exception and not at.error
     assert any(c.value.startswith("No conversation mentions") for c in at.caption)
@@ -588,3 +592,27 @@ def test_a_claude_conversation_opened_without_a_key_says_it_goes_on_locally(api,
         "on the local model: set the key and restart the app to go on with Claude."]
     assert bubbles(later)[:2] == ["on claude", "echo: on claude"]
     assert next(r for r in later.radio if r.key.startswith("chat_backend_")).value == "local"
+
+
+def test_a_reply_cut_off_by_a_dead_server_says_so_in_its_bubble(api, app, isolated):
+    """A streaming row whose writer is gone (a killed server) is shown with what it had, and says why it ends there."""
+    from chat_core.conversation import ASSISTANT, USER
+    from chat_core.liveness import CUT_OFF_NOTE, done_writing
+    from chat_core import Message
+
+    db = Store(f"sqlite:///{isolated / 'data' / 'chat.db'}")
+    new = dict(system="You are concise.", window=10, backend="anthropic", model="claude-haiku-4-5")
+    cid, uid = db.add_user_message(None, Message(USER, "tell me a long story"), new=new)
+    reply_id = db.start_reply(cid, Message(ASSISTANT, "", reply_to=uid))
+    db.save_text(reply_id, "Once upon a time")
+    done_writing(db.url, reply_id)  # its writer let go of it without finishing: as after a SIGKILL
+    at = app(query={"c": str(cid)})
+    assert not at.exception
+    assert bubbles(at) == ["tell me a long story", "Once upon a time"]
+    assert any(CUT_OFF_NOTE in c.value.replace("\\", "") for c in at.caption)
+
+
+def test_an_empty_c_is_no_conversation_named_a_new_chat_without_a_notice(api, app):
+    at = app(query={"c": ""})
+    assert not at.exception and not at.warning
+    assert "Hi! You are chatting" in bubbles(at)[0] and "c" not in at.query_params

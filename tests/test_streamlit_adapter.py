@@ -74,3 +74,30 @@ def test_a_run_still_knows_its_session():
 
     assert "session_id" in ScriptRunContext.__dataclass_fields__
     assert streamlit_adapter.session_id() is None  # outside a run
+
+
+def test_the_address_can_still_be_rewritten_in_place():
+    """`replace_query`: the session's query changes without a message to the browser and the run's
+    `ctx.query_string` is what a rerun and the saved client state take; the browser adds a history entry
+    only when its address differs from the query it is told, and reports its address while its own copy
+    of the query is empty."""
+    import re
+    from pathlib import Path
+
+    import streamlit
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.runtime.state.query_params import QueryParams
+
+    assert {"set_with_no_forward_msg", "discard_param_no_forward_msg"} <= set(vars(QueryParams))
+    assert "self._query_params" in inspect.getsource(QueryParams.set_with_no_forward_msg)
+    assert "ctx.query_string = msg.page_info_changed.query_string" in inspect.getsource(QueryParams._send_query_param_msg)
+    assert "final_client_state.query_string = ctx.query_string" in inspect.getsource(script_runner.ScriptRunner)
+    bundle = "\n".join(p.read_text(encoding="utf-8", errors="replace")
+                       for p in (Path(streamlit.__file__).parent / "static" / "static" / "js").glob("index.*.js"))
+    pushes_only_when_the_address_differs = (r"(\w+)!==\w+\(document\.location\.search\)&&\(this\.historyNavigationEpoch"
+                                            r"===null\?window\.history\.pushState\(\{\},``,\w+\)")
+    assert re.search(pushes_only_when_the_address_differs, bundle), "Streamlit changed how it records the URL's query"
+    reports_the_address = (r"getQueryString=\(\)=>\{let\{queryParams:(\w+)\}=this\.state,(\w+)=\1&&\1\.length>0\?\1:"
+                           r"document\.location\.search")
+    assert re.search(reports_the_address, bundle), "Streamlit changed which query its rerun requests carry"
+    assert "history.replaceState" in streamlit_adapter.REPLACE_URL_SCRIPT
