@@ -10,7 +10,7 @@ from . import errors
 from .backends.claude_env import continues_locally, has_credential
 from .backends.local import DEFAULT_MODEL as LOCAL_MODEL
 from .config import Settings
-from .conversation import STOPPED, USER
+from .conversation import CUT_OFF, STOPPED, USER
 from .ids import parse_conversation_id
 from .session import LATEST, ChatSession
 from .storage import ConversationInfo, Store, StoredConversation
@@ -62,8 +62,8 @@ def show_resumed(session: ChatSession, term: "Terminal") -> None:
     term.say("The next request carries:")
     for index in sorted(sent):
         message = messages[index]
-        stopped = " [stopped]" if message.status == STOPPED else ""
-        term.say(f"  {'you' if message.role == USER else 'reply'}> {preview(message.text)}{stopped}")
+        mark = {STOPPED: " [stopped]", CUT_OFF: " [cut off]"}.get(message.status, "")
+        term.say(f"  {'you' if message.role == USER else 'reply'}> {preview(message.text)}{mark}")
 
 
 def preview(text: str, limit: int = PREVIEW_CHARS) -> str:

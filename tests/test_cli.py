@@ -295,6 +295,25 @@ def test_resume_shows_what_the_next_request_carries(api, isolated):
                                                                     "third answer", "four"]
 
 
+def test_resume_marks_a_reply_cut_off_by_a_dead_writer(api, isolated):
+    """A reply whose writer died (a killed server or terminal) is listed with what it had, marked cut off."""
+    writer = """if True:
+        import os, signal, sys
+        from chat_core import Message
+        from chat_core.storage import Store
+        db = Store(sys.argv[1])
+        new = dict(system="You are concise.", window=10, backend="anthropic", model="claude-haiku-4-5")
+        cid, uid = db.add_user_message(None, Message("user", "tell me a long story"), new=new)
+        db.save_text(db.start_reply(cid, Message("assistant", "", reply_to=uid)), "Once upon a time")
+        os.kill(os.getpid(), signal.SIGKILL)  # killed while writing the reply
+    """
+    killed = subprocess.run([sys.executable, "-c", writer, store(isolated).url], cwd=ROOT)
+    assert killed.returncode == -signal.SIGKILL
+    result = run_cli("--resume", "1", stdin="")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-2:] == ["  you> tell me a long story", "  reply> Once upon a time [cut off]"]
+
+
 def test_resume_goes_on_with_the_conversations_model_and_flags_win(api, isolated):
     assert run_cli("--model", "claude-sonnet-4-6", stdin="hello\n").returncode == 0
     resumed = run_cli("--resume", " 1 ", stdin="again\n")  # spaces around the id, as in a pasted one (and ?c=1%20)
