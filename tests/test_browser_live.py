@@ -13,7 +13,7 @@ import pytest
 
 from chat_core.conversation import COMPLETE, STOPPED
 from chat_core.storage import Store
-from tests.conftest import POSTGRES_URL, TEST_KEY
+from tests.conftest import POSTGRES_URL, TEST_KEY, empty_postgres
 from tests.loopback_api import reply
 from tests.test_browser import ARTIFACTS, CHROMIUM, FLAGS, MAIN, App, send, url_of
 from tests.test_browser import idle as settled
@@ -246,12 +246,7 @@ def test_stop_in_the_page_keeps_and_counts_the_partial_reply_also_for_regenerate
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="no PostgreSQL: set CHAT_TEST_POSTGRES_URL (.ci/start-postgres starts one)")
 def test_a_reply_started_on_one_server_is_followed_live_on_another(api, browser, tmp_path):
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(POSTGRES_URL)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP TABLE IF EXISTS turns, messages, conversations, schema_version CASCADE"))
-    engine.dispose()
+    empty_postgres(POSTGRES_URL)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CHAT_"))}
     env.update(ANTHROPIC_API_KEY=TEST_KEY, ANTHROPIC_BASE_URL=api.url, CHAT_DATABASE_URL=POSTGRES_URL,
                CHAT_DATA_DIR=str(tmp_path))
