@@ -123,7 +123,8 @@ LISTED = ("(SELECT COUNT(*) FROM conversations WHERE owner = :owner) AS listed_c
           "(SELECT MAX(updated_at) FROM conversations WHERE owner = :owner) AS listed_latest")
 
 # What a view that holds a conversation from message :first on checks before it takes in a reply it
-# knows ended (`Head.holds`): the newest message, and whether the active messages there are the :held ones.
+# knows ended (`Head.newest`, `Head.same`): the newest message, and whether the active messages there
+# are exactly the :held ones (a version chosen elsewhere changes which are).
 HOLDS = """(SELECT MAX(id) FROM messages WHERE conversation_id = :id) AS newest,
     (SELECT COUNT(*) FROM messages WHERE conversation_id = :id AND active = 1 AND id >= :first) AS active,
     (SELECT COUNT(*) FROM messages WHERE conversation_id = :id AND active = 1 AND id IN :held) AS active_held"""

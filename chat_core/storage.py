@@ -211,7 +211,7 @@ class Store:
 
     @staticmethod
     def listed(conversations: list[ConversationInfo]) -> tuple:
-        """The fingerprint `look` gives for this list of one owner's conversations."""
+        """The fingerprint `look`, `load` and `head` give for this list of one owner's conversations."""
         return len(conversations), max((c.updated_at for c in conversations), default=None)
 
     @_guarded
