@@ -32,6 +32,7 @@ from bench_startup import Server, base_env  # noqa: E402
 from chat_core.conversation import Message  # noqa: E402
 from chat_core.storage import Store  # noqa: E402
 from chat_core.usage import TurnRecord, Usage  # noqa: E402
+from tests.conftest import empty_postgres  # noqa: E402
 from tests.loopback_api import LoopbackAPI, reply  # noqa: E402
 from tests.test_browser import CHROMIUM, FLAGS  # noqa: E402
 
@@ -176,15 +177,6 @@ def seeded(url: str, n: int) -> list[int]:
     return ids
 
 
-def fresh_postgres(url: str) -> None:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP TABLE IF EXISTS turns, messages, conversations, schema_version CASCADE"))
-    engine.dispose()
-
-
 def idle_cost(api: LoopbackAPI, browser, window: float = 30) -> None:
     where = "PostgreSQL" if POSTGRES else "SQLite (no CHAT_TEST_POSTGRES_URL: store traffic not counted)"
     print(f"\n== idle tabs: server CPU over {window:.0f} s, this app on {where} ==")
@@ -194,7 +186,7 @@ def idle_cost(api: LoopbackAPI, browser, window: float = 30) -> None:
             with tempfile.TemporaryDirectory() as folder:
                 extra = {}
                 if script == APP and POSTGRES:
-                    fresh_postgres(POSTGRES)
+                    empty_postgres(POSTGRES)
                     extra["CHAT_DATABASE_URL"] = POSTGRES
                 url = extra.get("CHAT_DATABASE_URL", f"sqlite:///{folder}/chat.db")
                 server = Server(script, env_for(api, folder, **extra)).start()
@@ -270,7 +262,7 @@ def views(api: LoopbackAPI, browser) -> None:
     if not POSTGRES:
         print("  another server: skipped (set CHAT_TEST_POSTGRES_URL)")
         return
-    fresh_postgres(POSTGRES)
+    empty_postgres(POSTGRES)
     with tempfile.TemporaryDirectory() as folder:
         env = env_for(api, folder, CHAT_DATABASE_URL=POSTGRES)
         one, two = Server(APP, env).start(), Server(APP, env).start()

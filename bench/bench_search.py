@@ -31,6 +31,7 @@ from chat_core.conversation import Message  # noqa: E402
 from chat_core.search import search  # noqa: E402
 from chat_core.migrations import DIALECT_TYPES, MIGRATIONS, fts5_index  # noqa: E402
 from chat_core.storage import LOCAL_OWNER, Store, title_from  # noqa: E402
+from tests.conftest import empty_postgres  # noqa: E402
 
 CONVERSATIONS = 10_000
 MESSAGES = 1_000_000
@@ -81,9 +82,9 @@ def version_3(url: str) -> sa.Engine:
     """An empty database at schema version 3: the one before search."""
     engine = sa.create_engine(url)
     types = DIALECT_TYPES[engine.dialect.name]
+    if engine.dialect.name == "postgresql":
+        empty_postgres(url)
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(sa.text("DROP TABLE IF EXISTS turns, messages, conversations, schema_version CASCADE"))
         conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER NOT NULL)"))
         for number, statements in MIGRATIONS[:3]:
             for statement in statements:

@@ -28,7 +28,8 @@ TOTALS = """(SELECT COUNT(*) AS turns, COALESCE(SUM(input_tokens), 0) AS input_t
         COUNT(cost_usd) AS priced,
         SUM(CASE WHEN backend = 'anthropic' AND status <> 'complete' AND output_tokens > 0 THEN 1 ELSE 0 END)
             AS estimated,
-        SUM(CASE WHEN backend = 'local' THEN 0 ELSE 1 END) AS not_local, MAX(id) AS upto
+        SUM(CASE WHEN backend = 'local' THEN 0 ELSE 1 END) AS not_local, MAX(id) AS upto,
+        MAX(message_id) AS replied
     FROM turns WHERE conversation_id = :id AND id > :since) AS sums"""
 
 # The first row of the page of the latest :questions questions: the oldest of them (or its first
@@ -117,23 +118,58 @@ class SharedEarlier:
             self._sums.pop(conversation_id, None)
 
 
-def head(conn, conversation_id: int, owner: str, known: Summed | None = None):
-    """(info row, Summed) of `owner`'s conversation in one statement; None if there is none.
-    `known`: the totals up to some turn row, to which only the rows written since are added."""
+# The fingerprint of an owner's conversation list (`Store.listed`): created, deleted, renamed, written to.
+LISTED = ("(SELECT COUNT(*) FROM conversations WHERE owner = :owner) AS listed_count, "
+          "(SELECT MAX(updated_at) FROM conversations WHERE owner = :owner) AS listed_latest")
+
+# What a view that holds a conversation from message :first on checks before it takes in a reply it
+# knows ended (`Head.newest`, `Head.same`): the newest message, and whether the active messages there
+# are exactly the :held ones (a version chosen elsewhere changes which are).
+HOLDS = """(SELECT MAX(id) FROM messages WHERE conversation_id = :id) AS newest,
+    (SELECT COUNT(*) FROM messages WHERE conversation_id = :id AND active = 1 AND id >= :first) AS active,
+    (SELECT COUNT(*) FROM messages WHERE conversation_id = :id AND active = 1 AND id IN :held) AS active_held"""
+
+
+@dataclass
+class Head:
+    """A conversation's row, its usage totals, and its owner's list fingerprint, read in one statement."""
+
+    info: tuple
+    summed: Summed
+    listed: tuple  # (conversations, their latest updated_at): `Store.listed`
+    turns_since: int = 0  # usage rows written since the totals a view had (`known`)
+    replied: int | None = None  # the highest reply id among them (with one row: its reply)
+    newest: int | None = None  # with `held`: the conversation's newest message id
+    same: bool = False  # with `held`: its active messages from the first held on are exactly those
+
+
+def head(conn, conversation_id: int, owner: str, known: Summed | None = None,
+         held: list[int] | None = None) -> Head | None:
+    """`owner`'s conversation's head in one statement; None if there is none. `known`: the totals up to
+    some turn row, to which only the rows written since are added. `held`: the ids of the active
+    messages a view holds, from the first it holds on (`Head.newest`, `Head.same`)."""
     known = known or Summed()
-    row = conn.execute(sa.text(
+    holds = held is not None and bool(held)
+    statement = sa.text(
         "SELECT c.id, c.title, c.system, c.window_size, c.backend, c.model, c.created_at, c.updated_at, c.thinking, "
-        "c.web_tools, sums.* "
-        f"FROM conversations c, {TOTALS} WHERE c.id = :id AND c.owner = :owner"),
-        {"id": conversation_id, "owner": owner, "since": known.upto}).first()
+        f"c.web_tools, {LISTED}, {HOLDS + ', ' if holds else ''}sums.* "
+        f"FROM conversations c, {TOTALS} WHERE c.id = :id AND c.owner = :owner")
+    values = {"id": conversation_id, "owner": owner, "since": known.upto}
+    if holds:
+        statement = statement.bindparams(sa.bindparam("held", expanding=True))
+        values.update(first=min(held), held=held)
+    row = conn.execute(statement, values).first()
     if row is None:
         return None
-    (turns, inputs, outputs, writes, reads, cost_usd, priced, estimated, not_local, upto) = row[10:]
-    if not turns:
-        return row[:10], known
-    more = Totals(Usage(inputs, outputs, writes, reads), cost_usd if priced == turns else None, turns,
-                  all_local=not not_local, estimated=bool(estimated))
-    return row[:10], Summed(known.totals + more, upto)
+    result = Head(row[:10], known, tuple(row[10:12]))
+    if holds:
+        result.newest, result.same = row[12], row[13] == row[14] == len(set(held))
+    (turns, inputs, outputs, writes, reads, cost_usd, priced, estimated, not_local, upto, replied) = row[-11:]
+    if turns:
+        more = Totals(Usage(inputs, outputs, writes, reads), cost_usd if priced == turns else None, turns,
+                      all_local=not not_local, estimated=bool(estimated))
+        result.summed, result.turns_since, result.replied = Summed(known.totals + more, upto), turns, replied
+    return result
 
 
 def page_rows(conn, conversation_id: int, questions: int | None) -> list:

@@ -31,6 +31,7 @@ class Plan:
     before: list[Message]  # the thread as it was, to show again if an edit's reply fails (not stored)
     earlier: Earlier  # the sums of what comes before `history` (a page of a long conversation)
     replaced: Message | None = None  # the version it is to take the place of (a regenerate, an edit)
+    first: bool = False  # the question was stored just now (sent, edited): it has no reply yet
     takes_place: bool = True
     result: tuple[Message, TurnRecord] | None = None
     settled: bool = False
@@ -68,7 +69,8 @@ def make_job(plan: Plan, target: Target, waited: bool) -> ReplyJob:
     def begin() -> None:
         if store is not None and plan.user.id is not None:
             try:
-                job.message_id = store.start_reply(cid, Message(ASSISTANT, "", reply_to=plan.user.id))
+                job.message_id = store.start_reply(cid, Message(ASSISTANT, "", reply_to=plan.user.id),
+                                                   first=plan.first)
             except errors.StorageError:
                 return  # no row yet: it is stored when it ends instead, if the store takes it then
 

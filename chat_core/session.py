@@ -59,6 +59,8 @@ class ChatSession(Held):
         self.earlier = Earlier()  # what the thread holds before the messages held (see chat_core.loading)
         self._questions = LATEST  # how many latest questions are held (more once earlier ones are asked for)
         self._summed: Summed | None = None  # the store's sums; None: summed from `records`
+        self.listed: tuple | None = None  # the owner's conversation list fingerprint, as last read with it
+        self._pending: tuple[Plan, Ticket] | None = None  # the reply last asked for, until taken in (`catch_up`)
         self._apply_prompt_cache()
         self._seen = self.last_saved_id()
 
@@ -155,6 +157,7 @@ class ChatSession(Held):
         self.conversation_id = None
         self.title = None
         self._seen = None
+        self._pending = None
 
     def check(self, text: str, attachments: Sequence[Attachment] = ()) -> str | None:
         """The text to send, None for blank input without attachments (ignored); raises InputTooLongError.
@@ -307,7 +310,7 @@ class ChatSession(Held):
             if newest != self._seen:  # another view wrote since this one read: what it asks after is read again
                 history = self._reread_before(user, history)
             self._seen = user.id
-        plan = Plan(user, list(history), before, self.earlier, replaced)
+        plan = Plan(user, list(history), before, self.earlier, replaced, first=user.id is not None)
         self.conversation.messages = list(history) + [user]
         return self._watch(plan, self._submit(plan, queue), notify, detach, events)
 
@@ -327,7 +330,9 @@ class ChatSession(Held):
     def _submit(self, plan: Plan, queue: bool) -> Ticket:
         """Start the plan's reply, or queue it behind the conversation's live one."""
         target = Target(self.store, self.conversation_id, self.owner, self.backend, self.settings, self.window_args)
-        return JOBS.submit(self._job_key(), lambda waited: make_job(plan, target, waited), plan.user, queue=queue)
+        ticket = JOBS.submit(self._job_key(), lambda waited: make_job(plan, target, waited), plan.user, queue=queue)
+        self._pending = (plan, ticket)
+        return ticket
 
     def _watch(self, plan: Plan, ticket: Ticket, notify: Notify | None, detach: bool,
                events: bool = False) -> Iterator[str]:
@@ -345,7 +350,7 @@ class ChatSession(Held):
         plan.settled = True
         message, record = plan.result
         try:
-            if message.id is not None and self.refresh():
+            if message.id is not None and (self.settled_here(plan) or self.refresh()):
                 return
         except errors.StorageError:
             pass  # stored, but it cannot be read back now: held in memory as it is below

@@ -5,7 +5,11 @@ only its sums (`earlier`); older messages load when asked for (`load_earlier`, `
 
 `Held` is the reading half of `chat_core.session.ChatSession`; the attributes it works on are set
 up there: store, owner, conversation_id, conversation, records, everything, earlier, title,
-settings, and the private _questions, _summed, _seen.
+settings, listed, and the private _questions, _summed, _seen, _pending.
+
+A reply this session asked for is taken in from its job once it ended (`catch_up`, `settled_here`)
+when one statement shows the store holds just that since the session last read; anything else
+moved (another view wrote, chose a version, renamed; the page would move on), it reads again.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from __future__ import annotations
 from typing import Sequence
 
 from . import errors
-from .conversation import ASSISTANT, STREAMING, Message
+from .conversation import ASSISTANT, STREAMING, USER, Message
+from .database import storable
 from .kept import KEPT, key as kept_key
 from .loading import Earlier
-from .storage import StoredConversation
+from .storage import ConversationInfo, StoredConversation
 from .usage import TurnRecord
 
 LATEST = 40  # questions a session holds: the page's latest 60 messages and the widest window (20 exchanges)
@@ -31,7 +36,9 @@ class Held:
         """Reload the conversation (its latest page, as many questions as held) from the store;
         False when it is gone (deleted elsewhere).
 
-        Messages the store refused stay, at the end, marked unsaved."""
+        Messages the store refused stay, at the end, marked unsaved. `listed` is then the owner's
+        conversation list fingerprint read with it (None when nothing was read)."""
+        self.listed = None
         if self.store is None or self.conversation_id is None:
             return True
         try:
@@ -60,16 +67,74 @@ class Held:
         unsaved = [*kept, *(m for m in unsaved if not any(m is k for k in kept))]
         self.conversation.messages = stored.messages + unsaved
         self.everything = stored.versions
-        self.conversation.system = info.system
         self.records = stored.records
-        self._summed = stored.summed
+        self._take_head(info, stored.summed, stored.listed)
+        # Of what lies before the page, only the sums (read once per process, chat_core.loading.SharedEarlier).
+        self.earlier = self.store.earlier(info.id, stored.start) if stored.start else Earlier()
+
+    def _take_head(self, info: ConversationInfo, summed, listed: tuple | None) -> None:
+        self.conversation.system = info.system
+        self._summed = summed
+        self.listed = listed
         self.title = info.title
         self.settings = self.settings.with_(system=info.system, window=info.window, thinking=info.thinking,
                                             web=bool(info.web))
         self._apply_prompt_cache()  # the backend follows the stored thinking and web settings
         self._seen = self.last_saved_id()
-        # Of what lies before the page, only the sums (read once per process, chat_core.loading.SharedEarlier).
-        self.earlier = self.store.earlier(info.id, stored.start) if stored.start else Earlier()
+
+    def catch_up(self) -> bool:
+        """Bring the session up to the store; False when its conversation is gone (deleted elsewhere).
+        A reply this session asked for that ended since is taken in from its job (`settled_here`),
+        else the conversation is read again (`refresh`)."""
+        pending = self._pending
+        if pending is not None and pending[1].job is not None and pending[1].job.done:
+            self._pending = None
+            plan = pending[0]
+            try:
+                if plan.result is not None and not plan.settled and self.settled_here(plan):
+                    return True
+            except errors.StorageError:
+                pass  # the store cannot be read: `refresh` says so, holding what it refused
+        return self.refresh()
+
+    def settled_here(self, plan) -> bool:
+        """Take in the ended reply of `plan` (chat_core.reply_plan.Plan: a message sent, not a regenerate
+        or an edit) without reading the conversation again, when one statement (`Store.head`) shows the
+        store holds exactly what this session holds and that reply since it last read: the newest message
+        is that reply, the one usage row written since is its, the active messages are the ones held; the
+        totals and the conversation's row come from that statement. False (nothing changed) otherwise:
+        a version chosen or a message written elsewhere, a reply or message the store refused, a
+        question with files, or a page that would move on (the conversation outgrew what is held)."""
+        message, record = plan.result
+        user = plan.user
+        if (self.store is None or self.conversation_id is None or plan.replaced is not None or not plan.takes_place
+                or message.id is None or record.message_id != message.id or user.id is None or user.attachments
+                or self.earlier.messages
+                or KEPT.of(kept_key(self.store.url, self.owner, self.conversation_id))):
+            return False
+        thread = self.messages
+        if thread and thread[-1].id == message.id and thread[-1].status == STREAMING:  # read while it streamed
+            thread = thread[:-1]
+        if (not thread or thread[-1].id != user.id or any(m.id is None or m.unsaved or m.status == STREAMING
+                                                          for m in thread)
+                or sum(m.role == USER for m in thread) > self._questions):
+            return False
+        ended = Message(ASSISTANT, storable(message.text), message.status,
+                        storable(message.error) if message.error is not None else None, id=message.id,
+                        reply_to=user.id, thinking=message.thinking, citations=message.citations)
+        everything = [m for m in self.everything if m.id != message.id]
+        everything += [m for m in (thread[-1], ended) if not any(n.id == m.id for n in everything)]
+        held = [m.id for m in everything if m.active]
+        head = self.store.head(self.conversation_id, self.owner, self._summed, held)
+        if head is None or not head.same or head.newest != message.id or head.turns_since != 1 \
+                or head.replied != message.id:
+            return False
+        plan.settled = True
+        self.conversation.messages = [*thread, ended]
+        self.everything = everything
+        self.records = [*self.records, record]
+        self._take_head(ConversationInfo(*head.info), head.summed, head.listed)
+        return True
 
     def load_earlier(self, questions: int = LATEST) -> None:
         """Hold `questions` more of the questions before the ones held (and their replies)."""

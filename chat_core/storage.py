@@ -64,6 +64,7 @@ class StoredConversation:
     versions: list[Message] = field(default_factory=list)  # every message loaded, active or not, by id
     summed: loading.Summed = field(default_factory=loading.Summed)  # usage totals of the whole conversation
     start: int = 0  # the first message id loaded (0: from the beginning)
+    listed: tuple | None = None  # the owner's conversation list fingerprint, read with it (`Store.listed`)
 
 
 def title_from(text: str) -> str:
@@ -217,7 +218,7 @@ class Store:
 
     @staticmethod
     def listed(conversations: list[ConversationInfo]) -> tuple:
-        """The fingerprint `look` gives for this list of one owner's conversations."""
+        """The fingerprint `look`, `load` and `head` give for this list of one owner's conversations."""
         return len(conversations), max((c.updated_at for c in conversations), default=None)
 
     @_guarded
@@ -276,19 +277,31 @@ class Store:
         return conversation_id, message_id, newest
 
     @_guarded
-    def start_reply(self, conversation_id: int, message: Message) -> int:
+    def start_reply(self, conversation_id: int, message: Message, *, first: bool = False) -> int:
         """Store a reply as its request goes out: status streaming, written by this process, and
-        the version shown (the question's other replies become inactive). Returns its id."""
+        the version shown (the question's other replies become inactive). Returns its id.
+
+        `first`: the question was stored just now (a message sent, an edit), so it has no reply yet
+        and none is made inactive; should another view have started one meanwhile, the database
+        refuses a second active reply (`messages_one_active_reply`) and it is done as for any question."""
         if not all(is_row_id(i) for i in (conversation_id, message.reply_to) if i is not None):
             raise StorageError(GONE)
-        now = time.time()
+        row = Message(ASSISTANT, message.text, STREAMING, reply_to=message.reply_to)
+        if first:
+            try:
+                return self._start_reply(conversation_id, row, deactivate=False)
+            except sa.exc.IntegrityError:
+                pass
+        return self._start_reply(conversation_id, row, deactivate=True)
+
+    def _start_reply(self, conversation_id: int, row: Message, deactivate: bool) -> int:
         with self._write() as conn:
             self._hold(conn, conversation_id)
-            conn.execute(sa.text("UPDATE messages SET active = 0 "
-                                 "WHERE reply_to = :asked AND role = 'assistant' AND active = 1"),
-                         {"asked": message.reply_to})
-            message_id = self._insert(conn, conversation_id, Message(ASSISTANT, message.text, STREAMING,
-                                                                     reply_to=message.reply_to), now, writer=writer_id())
+            if deactivate:
+                conn.execute(sa.text("UPDATE messages SET active = 0 "
+                                     "WHERE reply_to = :asked AND role = 'assistant' AND active = 1"),
+                             {"asked": row.reply_to})
+            message_id = self._insert(conn, conversation_id, row, time.time(), writer=writer_id())
             started_writing(self.url, message_id)  # before anyone can see the row
         return message_id
 
@@ -428,9 +441,22 @@ class Store:
         if any(row[-1] for row in rows):  # the files' rows, when a message of the page has any
             with self.engine.connect() as conn:
                 content_store.load_attachments(conn, conversation_id, messages)
-        info, sums = head
-        return StoredConversation(ConversationInfo(*info), active_thread(messages), records, messages, sums,
-                                  first or 0)
+        return StoredConversation(ConversationInfo(*head.info), active_thread(messages), records, messages,
+                                  head.summed, first or 0, head.listed)
+
+    @_guarded
+    def head(self, conversation_id: int, owner: str, known: loading.Summed | None,
+             held: list[int]) -> loading.Head | None:
+        """In one statement, what a view that holds `held` (the ids of the active messages it holds,
+        from the first it holds on) checks before it takes in a reply it knows ended, instead of
+        reading the conversation again: its row, its totals from `known` on (with how many usage
+        rows were written since, and for which reply), its newest message id, whether its active
+        messages are still exactly `held`, and the owner's list fingerprint (chat_core.loading.head).
+        None when there is no such conversation of `owner`'s."""
+        if not is_row_id(conversation_id):
+            return None
+        with self.engine.connect() as conn:
+            return loading.head(conn, conversation_id, owner, known, held)
 
     @_guarded
     def earlier(self, conversation_id: int, before: int) -> Earlier:

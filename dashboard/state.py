@@ -278,9 +278,12 @@ def _fresh(chat: ChatSession) -> bool:
     statement when nothing moved (most runs: a slider, a click), which also tells whether the
     conversation list moved (`conversations`): the whole conversation is read again only when a
     message was added or removed, a reply shown as streaming may have grown or ended, or a run asked
-    for it (`mark_stale`)."""
+    for it (`mark_stale`), and not even then when the change is a reply this session asked for that
+    ended (`ChatSession.catch_up`). Either way the list's fingerprint comes with what was read."""
     if st.session_state.pop(STALE, False) or any(m.status == STREAMING for m in chat.messages):
-        return chat.refresh()
+        fresh = chat.catch_up()  # a reply this session asked for that ended: from its job, checked in one statement
+        st.session_state[LISTED] = (chat.listed, st.session_state[LISTED][1])  # read with it
+        return fresh
     newest, listed = chat.store.look(chat.conversation_id, chat.owner)
     st.session_state[LISTED] = (listed, st.session_state[LISTED][1])
     return chat.refresh() if chat.changed_elsewhere(newest) else True

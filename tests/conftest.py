@@ -135,18 +135,20 @@ def db_url(request, tmp_path):
     url = POSTGRES_URL
     if not url:
         pytest.skip("no PostgreSQL: set CHAT_TEST_POSTGRES_URL (.ci/start-postgres starts one)")
-    return emptied(url)
+    empty_postgres(url)
+    return url
 
 
-def emptied(url: str) -> str:
-    """`url`'s PostgreSQL database with none of the store's tables left (by an earlier test)."""
+def empty_postgres(url: str) -> None:
+    """Drop every table of the PostgreSQL database at `url`, whichever schema version left them
+    (naming the tables instead left a later version's, such as blobs, and the next start failed)."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP TABLE IF EXISTS attachments, blobs, turns, messages, conversations, schema_version CASCADE"))
+    tables = sa.MetaData()
+    tables.reflect(engine)
+    tables.drop_all(engine)
     engine.dispose()
-    return url
 
 
 def pytest_configure(config):

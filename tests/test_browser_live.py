@@ -13,7 +13,7 @@ import pytest
 
 from chat_core.conversation import COMPLETE, STOPPED
 from chat_core.storage import Store
-from tests.conftest import POSTGRES_URL, TEST_KEY, emptied
+from tests.conftest import POSTGRES_URL, TEST_KEY, empty_postgres
 from tests.loopback_api import reply
 from tests.test_browser import ARTIFACTS, CHROMIUM, FLAGS, MAIN, App, send, url_of
 from tests.test_browser import idle as settled
@@ -246,7 +246,7 @@ def test_stop_in_the_page_keeps_and_counts_the_partial_reply_also_for_regenerate
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="no PostgreSQL: set CHAT_TEST_POSTGRES_URL (.ci/start-postgres starts one)")
 def test_a_reply_started_on_one_server_is_followed_live_on_another(api, browser, tmp_path):
-    emptied(POSTGRES_URL)  # every table of the store: one left by another test would stop its migration
+    empty_postgres(POSTGRES_URL)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CHAT_"))}
     env.update(ANTHROPIC_API_KEY=TEST_KEY, ANTHROPIC_BASE_URL=api.url, CHAT_DATABASE_URL=POSTGRES_URL,
                CHAT_DATA_DIR=str(tmp_path))
@@ -350,7 +350,7 @@ def test_an_odd_c_is_rewritten_in_place_so_back_leaves_the_app(server, api, tab)
     for given, named in [("abc", None), ("99999", None), (f"{cid}%20", cid), (f"{cid}&c=x1", None), ("", None)]:
         tab.goto("about:blank")
         text = open_at(tab, f"{server.url}/?c={given}")
-        assert (f"echo: here" in text) if named else ("Ask me anything" in text), given
+        assert ("echo: here" in text) if named else ("Ask me anything" in text), given
         assert url_of(tab) == (f"{server.url}/?c={named}" if named else f"{server.url}/"), given
         tab.locator('[data-testid="stSidebarNav"] a', has_text="Tokens").click()  # the rewritten address carries on
         tab.wait_for_url(f"{server.url}/tokens" + (f"?c={named}" if named else ""))

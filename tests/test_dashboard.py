@@ -1,5 +1,7 @@
 """Both dashboard pages through streamlit.testing.v1.AppTest, against the loopback Claude API."""
 
+import time
+
 from chat_core.conversation import Message
 from chat_core.storage import Store
 import pytest
@@ -616,3 +618,58 @@ def test_an_empty_c_is_no_conversation_named_a_new_chat_without_a_notice(api, ap
     at = app(query={"c": ""})
     assert not at.exception and not at.warning
     assert "Hi! You are chatting" in bubbles(at)[0] and "c" not in at.query_params
+
+
+def test_the_run_after_a_reply_takes_it_from_its_job_unless_something_else_moved(api, app, isolated):
+    """The run that draws the page again after a reply reads one statement: the reply comes from its job,
+    checked against the store, and the list's fingerprint with it (the list is not read again). When
+    another server chose a version while the reply was written, the page reads the conversation again
+    (the list still not, as it did not move) and shows the version chosen there."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from chat_core.usage import TurnRecord, Usage
+    from dashboard import state
+
+    at = app()
+    send(at, "first")
+    cid = int(at.query_params["c"])
+    store = state.store(state.base_settings().database_url)
+    other = Store(f"sqlite:///{isolated / 'data' / 'chat.db'}")  # another server's store
+    asked, first_reply = (m.id for m in other.load(cid).messages)
+    other.add_reply(cid, Message("assistant", "another version", reply_to=asked),
+                    TurnRecord(0, Usage(5, 2), 1, "claude-haiku-4-5", "anthropic", 0.1, 0.2, "complete", 0.0))
+    at.run()
+    assert "another version" in bubbles(at)
+    seen = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda _c, _cur, sql, *_: seen.append(sql.lstrip()))
+
+    def after_the_reply() -> list[str]:
+        counted = max(i for i, sql in enumerate(seen) if sql.startswith("INSERT INTO turns"))
+        return [sql[:40] for sql in seen[counted + 1:] if sql.startswith("SELECT") and "GROUP BY" not in sql]
+
+    send(at, "second")
+    reads = after_the_reply()
+    assert len(reads) == 1 and reads[0].startswith("SELECT c.id"), reads
+    assert bubbles(at)[-1] == "echo: second" and "another version" in bubbles(at)
+    fresh = app({"c": str(cid)})
+    assert bubbles(fresh) == bubbles(at) and metrics(fresh) == metrics(at)
+
+    def choose_while_it_streams():
+        deadline = time.time() + 30
+        while time.time() < deadline and not any(m.status == "streaming" for m in other.load(cid).messages):
+            time.sleep(0.02)
+        other.choose_version(cid, first_reply)
+
+    api.queue(reply(" ".join(f"w{i}" for i in range(40)), delay=0.03))
+    chooser = threading.Thread(target=choose_while_it_streams)
+    chooser.start()
+    send(at, "third")
+    chooser.join()
+    reads = after_the_reply()
+    assert reads[0].startswith("SELECT c.id") and len(reads) == 4, reads  # the check, then the conversation
+    assert not any(sql.startswith("SELECT id, title") for sql in reads)  # the list did not move
+    assert "another version" not in bubbles(at) and "echo: first" in bubbles(at) and "w39" in bubbles(at)[-1]
+    fresh = app({"c": str(cid)})
+    assert bubbles(fresh) == bubbles(at) and metrics(fresh) == metrics(at)

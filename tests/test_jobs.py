@@ -142,11 +142,12 @@ def test_a_message_from_a_view_behind_the_store_is_sent_after_what_the_store_hol
     list(tab_a.send("first"))
     tab_b = ChatSession.resume(store, tab_a.conversation_id, tab_a.backend, tab_a.settings)
     list(tab_b.send("from b"))
-    checks = []
-    sa.event.listen(store.engine, "before_cursor_execute",
-                    lambda _c, _cur, sql, *_: checks.append(sql) if "MAX(id) FROM messages" in sql else None)
+    statements = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql))
     assert "".join(tab_a.send("from a")) == "echo: from a"
-    assert not [sql for sql in checks if sql.lstrip().upper().startswith("SELECT")]  # told by the write itself
+    saved = next(i for i, sql in enumerate(statements) if sql.lstrip().upper().startswith("UPDATE CONVERSATIONS"))
+    checks = [sql for sql in statements[:saved] if "MAX(id) FROM messages" in sql]
+    assert not checks and "MAX(id) FROM messages" in statements[saved]  # told by the write itself
     assert [m["content"] for m in api.requests[-1]["messages"]] == ["first", "echo: first", "from b", "echo: from b",
                                                                    "from a"]
     assert [m.text for m in tab_a.messages] == ["first", "echo: first", "from b", "echo: from b", "from a",
@@ -256,3 +257,88 @@ def test_the_local_model_through_a_job_two_viewers_and_a_stop(local_model, tmp_p
     assert kept.status == STOPPED and kept.text.startswith(seen) and kept.text
     assert stored.records[-1].status == STOPPED and stored.records[-1].usage.output_tokens >= 3
     assert stored.records[-1].usage.input_tokens > 0
+
+
+def agrees_with_the_store(chat: ChatSession, store: Store) -> None:
+    """What a session holds is what a session that reads the conversation now holds."""
+    fresh = ChatSession.resume(store, chat.conversation_id, chat.backend, chat.settings)
+    assert chat.messages == fresh.messages and chat.everything == fresh.everything
+    assert chat.records == fresh.records and chat.title == fresh.title
+    mine, theirs = chat.totals, fresh.totals
+    assert (mine.usage, mine.turns, mine.all_local, mine.estimated) == (theirs.usage, theirs.turns, theirs.all_local,
+                                                                       theirs.estimated)
+    assert mine.cost_usd == pytest.approx(theirs.cost_usd)
+
+
+@pytest.mark.parametrize("way", ["viewed", "detached"])
+def test_a_reply_that_ended_is_taken_in_from_its_job_with_one_statement(api, db_url, way):
+    """The session does not read the conversation back after its reply, whether its viewer saw it end
+    (the terminal) or it was taken in later (`catch_up`, the page's next run): one statement checks
+    that the store holds just that reply since it last read (and sums the totals); it agrees with the store."""
+    import sqlalchemy as sa
+
+    store = Store(db_url)
+    chat = chat_on(store)
+    list(chat.send("first"))
+    statements = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql))
+    if way == "viewed":
+        assert "".join(chat.send("second")) == "echo: second"
+    else:
+        api.queue(reply("echo: second", delay=0.01))
+        chat.send("second", detach=True)
+        assert chat.live_job().wait(30) and chat.catch_up()
+    counted = next(i for i, sql in enumerate(statements) if sql.lstrip().startswith("INSERT INTO turns"))
+    after = [sql.lstrip() for sql in statements[counted + 1:] if sql.strip() not in ("BEGIN", "COMMIT")]
+    assert len(after) == 1 and after[0].startswith("SELECT c.id"), after
+    assert chat.listed == store.listed(store.list_conversations())
+    agrees_with_the_store(chat, store)
+    # The usual start of a reply to a question just stored: its row, nothing made inactive first.
+    started = [sql for sql in statements[:counted] if "active = 0" in sql]
+    assert started == [], started
+
+
+@pytest.mark.parametrize("moved", ["a version chosen", "a usage row written", "a message written"])
+def test_a_reply_that_ended_is_read_back_when_anything_else_moved(api, db_url, moved):
+    """Another view changed the conversation while the reply was written: the session reads it again,
+    so what it shows, sends and counts never drifts from the store."""
+    from chat_core.conversation import Message
+    from chat_core.usage import TurnRecord, Usage
+
+    store = Store(db_url)
+    chat = chat_on(store)
+    list(chat.send("first"))
+    list(chat.regenerate())
+    earlier_reply = next(m for m in chat.everything if m.role == ASSISTANT and not m.active)
+    api.queue(reply(WORDS, delay=0.01))
+    chat.send("second", detach=True)  # the page's way: the job is viewed elsewhere, and taken in later
+    job = chat.live_job()
+    assert job is not None and job.wait(30)
+    elsewhere = Store(db_url)  # another server
+    cid = chat.conversation_id
+    if moved == "a version chosen":
+        elsewhere.choose_version(cid, earlier_reply.id)
+    elif moved == "a usage row written":
+        elsewhere.add_reply(cid, Message(ASSISTANT, WORDS, COMPLETE, reply_to=job.question.id),
+                            TurnRecord(0, Usage(1000, 10), 1, "claude-haiku-4-5", "anthropic", 0.1, 0.2, COMPLETE, 0.5),
+                            message_id=job.message_id)
+    else:
+        elsewhere.add_user_message(cid, Message("user", "from elsewhere"))
+    assert chat.catch_up()
+    agrees_with_the_store(chat, store)
+    assert chat.messages[1].id == (earlier_reply.id if moved == "a version chosen" else chat.messages[1].id)
+
+
+def test_a_reply_to_a_new_question_is_the_one_shown_even_if_another_view_answered_it_first(api, db_url):
+    """A reply to a question stored just now makes nothing inactive first; should another view have
+    started a reply to it meanwhile, the database refuses two shown replies and the earlier one is made
+    inactive as for any question."""
+    from chat_core.conversation import Message
+
+    store = Store(db_url)
+    cid, asked = store.add_user_message(None, Message("user", "hi"), new=dict(
+        system="s", window=10, backend="anthropic", model="claude-haiku-4-5"))
+    theirs = store.start_reply(cid, Message(ASSISTANT, "", reply_to=asked))
+    mine = store.start_reply(cid, Message(ASSISTANT, "", reply_to=asked), first=True)
+    shown = [m.id for m in store.load(cid).versions if m.role == ASSISTANT and m.active]
+    assert shown == [mine] and theirs != mine
